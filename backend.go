@@ -1,0 +1,110 @@
+package salesforce
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Version is the plugin's semantic version, set at build time with
+// -ldflags "-X github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce.Version=v0.1.0".
+// A source build without the flag still reports a valid semver.
+var Version = "v0.0.0-dev"
+
+const (
+	// walRollbackMinAge leaves a grant's WAL alone while its request may
+	// still be running: Vault caps a request at 90s by default.
+	walRollbackMinAge = 2 * time.Minute
+)
+
+const backendHelp = `
+The Salesforce secrets engine issues short-lived Salesforce access tokens.
+
+Vault keeps a Connected App's private key (JWT bearer flow) or consumer secret
+(client credentials flow) sealed. Roles name the Salesforce user and the scopes
+it may carry. Reading creds/<role> returns an access token as a Vault lease; when
+the lease ends the token is revoked at Salesforce, once no other lease holds it.
+`
+
+type backend struct {
+	*framework.Backend
+
+	// clientsMu guards clients; a client is built once per connection and
+	// dropped whenever that connection is written, deleted or invalidated.
+	clientsMu sync.RWMutex
+	clients   map[string]*sfClient
+
+	ledger *ledger
+}
+
+// Factory builds the backend; Vault calls it once per mount.
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	b := newBackend()
+	if err := b.Setup(ctx, conf); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func newBackend() *backend {
+	b := &backend{clients: map[string]*sfClient{}}
+	b.ledger = newLedger(b)
+	b.Backend = &framework.Backend{
+		Help:        strings.TrimSpace(backendHelp),
+		BackendType: logical.TypeLogical,
+		PathsSpecial: &logical.Paths{
+			// Connections hold private keys and consumer secrets; the ledger
+			// holds live access tokens.
+			SealWrapStorage: []string{configStoragePrefix, ledgerTokenPrefix},
+		},
+		Paths: framework.PathAppend(
+			pathConfig(b),
+			pathRoles(b),
+			pathCreds(b),
+			pathRevoke(b),
+		),
+		Secrets:           []*framework.Secret{secretAccessToken(b)},
+		InitializeFunc:    b.initialize,
+		PeriodicFunc:      b.periodic,
+		WALRollback:       b.walRollback,
+		WALRollbackMinAge: walRollbackMinAge,
+		Invalidate:        b.invalidate,
+		Clean:             b.clean,
+		RunningVersion:    Version,
+	}
+	return b
+}
+
+func (b *backend) invalidate(_ context.Context, key string) {
+	switch {
+	case strings.HasPrefix(key, configStoragePrefix):
+		b.resetClient(strings.TrimPrefix(key, configStoragePrefix))
+	case strings.HasPrefix(key, ledgerPrefix):
+		b.ledger.markStale()
+	}
+}
+
+func (b *backend) clean(_ context.Context) {
+	b.clientsMu.Lock()
+	defer b.clientsMu.Unlock()
+	for name, c := range b.clients {
+		c.Close()
+		delete(b.clients, name)
+	}
+}
+
+// resetClient drops the cached client of a connection so that the next use
+// rebuilds it from storage, and forgets tokens cached for reuse under it.
+func (b *backend) resetClient(name string) {
+	b.clientsMu.Lock()
+	if c, ok := b.clients[name]; ok {
+		c.Close()
+		delete(b.clients, name)
+	}
+	b.clientsMu.Unlock()
+	b.ledger.forgetConnection(name)
+}
