@@ -34,3 +34,8 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error { re
 func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind string, data interface{}) error {
 	return nil
 }
+
+// rolesUsingConnection lists the roles whose connection is name.
+func (b *backend) rolesUsingConnection(ctx context.Context, s logical.Storage, name string) ([]string, error) {
+	return nil, nil
+}
