@@ -16,6 +16,9 @@ import (
 var Version = "v0.0.0-dev"
 
 const (
+	// operationPrefix names this engine's operations in Vault's OpenAPI.
+	operationPrefix = "salesforce"
+
 	// walRollbackMinAge leaves a grant's WAL alone while its request may
 	// still be running: Vault caps a request at 90s by default.
 	walRollbackMinAge = 2 * time.Minute
