@@ -2,6 +2,7 @@ package salesforce
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,9 @@ type backend struct {
 	// dropped whenever that connection is written, deleted or invalidated.
 	clientsMu sync.RWMutex
 	clients   map[string]*sfClient
+	// revokers serve revocations from ledger records, keyed by login URL and
+	// CA: a token must still be revocable after its connection is gone.
+	revokers map[string]*sfClient
 
 	ledger *ledger
 }
@@ -54,7 +58,7 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 }
 
 func newBackend() *backend {
-	b := &backend{clients: map[string]*sfClient{}}
+	b := &backend{clients: map[string]*sfClient{}, revokers: map[string]*sfClient{}}
 	b.ledger = newLedger(b)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -98,6 +102,48 @@ func (b *backend) clean(_ context.Context) {
 		c.Close()
 		delete(b.clients, name)
 	}
+	for k, c := range b.revokers {
+		c.Close()
+		delete(b.revokers, k)
+	}
+}
+
+// getClient returns the connection's Salesforce client, building it once.
+func (b *backend) getClient(conn *connection) (*sfClient, error) {
+	b.clientsMu.RLock()
+	c, ok := b.clients[conn.Name]
+	b.clientsMu.RUnlock()
+	if ok {
+		return c, nil
+	}
+	b.clientsMu.Lock()
+	defer b.clientsMu.Unlock()
+	if c, ok := b.clients[conn.Name]; ok {
+		return c, nil
+	}
+	c, err := newClient(conn.clientSettings(), b.Logger().Named("client").With("connection", conn.Name))
+	if err != nil {
+		return nil, fmt.Errorf("error building the salesforce client of connection %q: %w", conn.Name, err)
+	}
+	b.clients[conn.Name] = c
+	return c, nil
+}
+
+// revokeClient returns a client for the authorization server a token was
+// granted by, from the ledger record alone.
+func (b *backend) revokeClient(rec *tokenRecord) (*sfClient, error) {
+	key := rec.LoginURL + "\x00" + rec.CACert
+	b.clientsMu.Lock()
+	defer b.clientsMu.Unlock()
+	if c, ok := b.revokers[key]; ok {
+		return c, nil
+	}
+	c, err := newClient(clientSettings{LoginURL: rec.LoginURL, CACert: rec.CACert}, b.Logger().Named("revoker"))
+	if err != nil {
+		return nil, fmt.Errorf("error building the salesforce client to revoke a token of connection %q: %w", rec.Connection, err)
+	}
+	b.revokers[key] = c
+	return c, nil
 }
 
 // resetClient drops the cached client of a connection so that the next use

@@ -1,0 +1,127 @@
+package salesforce
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const (
+	roleStoragePrefix = "roles/"
+
+	grantJWTBearer         = "jwt_bearer"
+	grantClientCredentials = "client_credentials"
+)
+
+// role maps a Vault path to one Salesforce user of one connection, and bounds
+// what a token read through it may carry and for how long.
+type role struct {
+	Name       string        `json:"-"`
+	Connection string        `json:"connection"`
+	GrantType  string        `json:"grant_type"`
+	Username   string        `json:"username,omitempty"`
+	Scopes     []string      `json:"scopes,omitempty"`
+	TTL        time.Duration `json:"ttl,omitempty"`
+	MaxTTL     time.Duration `json:"max_ttl,omitempty"`
+}
+
+// userKey names the Salesforce session a role's grants land in. Salesforce
+// shares one token per Connected App and user, whatever Vault connection or
+// role asked, so grants and revocations are serialised and tokens are cached
+// by this key rather than by role or connection name.
+func userKey(clientID, grantType, username string) string {
+	if grantType == grantClientCredentials {
+		// The Run As user is set on the app, not in the request.
+		return clientID + "\x00client_credentials"
+	}
+	return clientID + "\x00user\x00" + strings.ToLower(username)
+}
+
+func getRole(ctx context.Context, s logical.Storage, name string) (*role, error) {
+	entry, err := s.Get(ctx, roleStoragePrefix+name)
+	if err != nil {
+		return nil, fmt.Errorf("error reading role %q: %w", name, err)
+	}
+	if entry == nil {
+		return nil, nil
+	}
+	var r role
+	if err := entry.DecodeJSON(&r); err != nil {
+		return nil, fmt.Errorf("error decoding role %q: %w", name, err)
+	}
+	r.Name = name
+	if r.GrantType == "" {
+		r.GrantType = grantJWTBearer
+	}
+	return &r, nil
+}
+
+func putRole(ctx context.Context, s logical.Storage, r *role) error {
+	entry, err := logical.StorageEntryJSON(roleStoragePrefix+r.Name, r)
+	if err != nil {
+		return fmt.Errorf("error encoding role %q: %w", r.Name, err)
+	}
+	if err := s.Put(ctx, entry); err != nil {
+		return fmt.Errorf("error writing role %q: %w", r.Name, err)
+	}
+	return nil
+}
+
+// rolesUsingConnection lists the roles whose connection is name, so that a
+// connection in use is not deleted from under them.
+func (b *backend) rolesUsingConnection(ctx context.Context, s logical.Storage, name string) ([]string, error) {
+	names, err := s.List(ctx, roleStoragePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("error listing roles: %w", err)
+	}
+	var using []string
+	for _, n := range names {
+		r, err := getRole(ctx, s, n)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil && r.Connection == name {
+			using = append(using, n)
+		}
+	}
+	sort.Strings(using)
+	return using, nil
+}
+
+// scopeImplies lists scopes a ceiling entry also allows: Salesforce reports
+// the identity scopes and the offline alias under their own names.
+var scopeImplies = map[string][]string{
+	"id":            {"profile", "email", "address", "phone", "openid"},
+	"refresh_token": {"offline_access"},
+	"openid":        {"profile", "email", "address", "phone"},
+}
+
+// scopesOutside returns the granted scopes the ceiling does not allow.
+// "full" in the ceiling allows everything, as it does at Salesforce.
+func scopesOutside(granted string, ceiling []string) []string {
+	allowed := map[string]bool{}
+	for _, c := range ceiling {
+		c = strings.ToLower(c)
+		if c == "full" {
+			return nil
+		}
+		allowed[c] = true
+		for _, imp := range scopeImplies[c] {
+			allowed[imp] = true
+		}
+	}
+	if allowed["offline_access"] {
+		allowed["refresh_token"] = true
+	}
+	var extra []string
+	for _, g := range strings.Fields(granted) {
+		if !allowed[strings.ToLower(g)] {
+			extra = append(extra, g)
+		}
+	}
+	return extra
+}
