@@ -204,4 +204,3 @@ func TestJWTAccepted(t *testing.T) {
 		t.Errorf("prn=bob should be refused, got %d", a.status)
 	}
 }
-

@@ -45,7 +45,9 @@ func TestContentTypes(t *testing.T) {
 				t.Errorf("limits: %s", a.body)
 			}
 		}},
-		{"query", func() answer { return h.get("/services/data/v65.0/query?q="+url.QueryEscape("SELECT Id FROM User LIMIT 1"), tok) }, 200, contentTypeJSON, func(t *testing.T, a answer) {
+		{"query", func() answer {
+			return h.get("/services/data/v65.0/query?q="+url.QueryEscape("SELECT Id FROM User LIMIT 1"), tok)
+		}, 200, contentTypeJSON, func(t *testing.T, a answer) {
 			if m := a.json(t); m["totalSize"] != float64(1) || m["done"] != true {
 				t.Errorf("query: %s", a.body)
 			}
