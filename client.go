@@ -1,0 +1,413 @@
+package salesforce
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+)
+
+const (
+	tokenPath  = "/services/oauth2/token"
+	revokePath = "/services/oauth2/revoke"
+
+	grantTypeJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	grantTypeClientCredentials = "client_credentials"
+
+	// maxAnswerBytes bounds what we read of an answer: a token answer is
+	// under 2 KiB, so anything near this is a misbehaving server.
+	maxAnswerBytes = 1 << 20
+	// maxDrainBytes is how much of an unread body we discard to keep the
+	// connection reusable; past this, closing it is cheaper.
+	maxDrainBytes = 64 << 10
+
+	dialTimeout           = 5 * time.Second
+	tlsHandshakeTimeout   = 5 * time.Second
+	responseHeaderTimeout = 15 * time.Second
+	// requestTimeout bounds one attempt; the caller's context bounds all
+	// of them together.
+	requestTimeout      = 30 * time.Second
+	idleConnTimeout     = 90 * time.Second
+	maxIdleConnsPerHost = 16
+
+	projectURL = "https://github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce"
+)
+
+// userAgent lets Salesforce admins recognise Vault's logins in the Login
+// History. It is built at init, after the linker has set Version.
+var userAgent = buildUserAgent(Version)
+
+func buildUserAgent(version string) string {
+	version = strings.TrimSpace(version)
+	if version == "" {
+		version = "v0.0.0-unknown"
+	}
+	return "vault-plugin-secrets-salesforce/" + version + " (+" + projectURL + ")"
+}
+
+// clientSettings is what a connection tells the client; LoginURL and
+// Audience carry no trailing slash.
+type clientSettings struct {
+	LoginURL string
+	Audience string
+	ClientID string
+	CACert   string
+}
+
+// tokenResponse is Salesforce's answer to a successful grant. Salesforce
+// sends neither expires_in nor refresh_token for these flows.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	Scope       string `json:"scope"`
+	InstanceURL string `json:"instance_url"`
+	ID          string `json:"id"`
+	TokenType   string `json:"token_type"`
+	IssuedAt    string `json:"issued_at"`
+	Signature   string `json:"signature"`
+}
+
+// retryPolicy is capped exponential backoff with full jitter: concurrent
+// Vault requests that failed together do not come back together.
+type retryPolicy struct {
+	MaxAttempts int
+	BaseDelay   time.Duration
+	MaxDelay    time.Duration
+}
+
+var defaultRetryPolicy = retryPolicy{MaxAttempts: 4, BaseDelay: 100 * time.Millisecond, MaxDelay: 2 * time.Second}
+
+// delay is the pause before retry number n (n >= 1).
+func (p retryPolicy) delay(n int) time.Duration {
+	if p.BaseDelay <= 0 {
+		return 0
+	}
+	ceiling := p.MaxDelay
+	if n < 32 {
+		if d := p.BaseDelay << (n - 1); d > 0 && (ceiling <= 0 || d < ceiling) {
+			ceiling = d
+		}
+	}
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling + 1)
+}
+
+// sfClient speaks Salesforce's OAuth endpoints for one connection. It is
+// safe for concurrent use and keeps connections alive between grants.
+type sfClient struct {
+	settings  clientSettings
+	tokenURL  string
+	revokeURL string
+	http      *http.Client
+	transport *http.Transport
+	logger    hclog.Logger
+	retry     retryPolicy
+	now       func() time.Time
+}
+
+func newClient(s clientSettings, logger hclog.Logger) (*sfClient, error) {
+	s.LoginURL = strings.TrimRight(s.LoginURL, "/")
+	s.Audience = strings.TrimRight(s.Audience, "/")
+	u, err := url.Parse(s.LoginURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("'login_url' %q is not an absolute URL: set it to e.g. https://login.salesforce.com or the org's My Domain URL", s.LoginURL)
+	}
+	if s.Audience == "" {
+		s.Audience = s.LoginURL
+	}
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if strings.TrimSpace(s.CACert) != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(s.CACert)) {
+			return nil, errors.New("'ca_cert' holds no valid PEM certificate: paste the CA certificate(s) including the -----BEGIN CERTIFICATE----- and -----END CERTIFICATE----- lines, or unset it to trust the system roots")
+		}
+		tlsConfig.RootCAs = pool
+	}
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       tlsConfig,
+		TLSHandshakeTimeout:   tlsHandshakeTimeout,
+		ResponseHeaderTimeout: responseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          2 * maxIdleConnsPerHost,
+		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
+		IdleConnTimeout:       idleConnTimeout,
+		ForceAttemptHTTP2:     true,
+	}
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &sfClient{
+		settings:  s,
+		tokenURL:  s.LoginURL + tokenPath,
+		revokeURL: s.LoginURL + revokePath,
+		http: &http.Client{
+			Transport: transport,
+			Timeout:   requestTimeout,
+			// A redirected POST turns into a GET without its form; report
+			// the redirect instead, it means login_url is not the right host.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		transport: transport,
+		logger:    logger,
+		retry:     defaultRetryPolicy,
+		now:       time.Now,
+	}, nil
+}
+
+// Close drops idle connections; in-flight requests finish normally.
+func (c *sfClient) Close() {
+	c.transport.CloseIdleConnections()
+}
+
+// GrantJWT exchanges a signed assertion for an access token of username.
+func (c *sfClient) GrantJWT(ctx context.Context, key *rsa.PrivateKey, username string) (*tokenResponse, error) {
+	var tok *tokenResponse
+	var assertion string
+	// The assertion is signed per attempt: a retry after a long backoff
+	// must not send one close to its exp.
+	build := func() (url.Values, error) {
+		a, err := signAssertion(key, c.settings.ClientID, username, c.settings.Audience, c.now())
+		if err != nil {
+			return nil, err
+		}
+		assertion = a
+		// No client_id and no scope: Salesforce refuses a scope field
+		// and takes the client from the assertion's iss.
+		return url.Values{"grant_type": {grantTypeJWTBearer}, "assertion": {a}}, nil
+	}
+	err := c.post(ctx, opJWTGrant, c.tokenURL, build, nil, func(status int, ct string, body []byte) error {
+		t, err := parseTokenAnswerRedacted(status, ct, body, newRedactor(assertion))
+		tok = t
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// GrantClientCredentials asks for a token of the Connected App's Run As
+// user. The credentials go in HTTP Basic rather than the form: Salesforce
+// takes either, and proxies and WAFs that log request bodies rarely log
+// the Authorization header.
+func (c *sfClient) GrantClientCredentials(ctx context.Context, clientSecret string) (*tokenResponse, error) {
+	if clientSecret == "" {
+		return nil, errors.New("the connection has no 'client_secret': set it to the Connected App's consumer secret")
+	}
+	if c.settings.ClientID == "" {
+		return nil, errors.New("the connection has no 'client_id': set it to the Connected App's consumer key")
+	}
+	var tok *tokenResponse
+	build := func() (url.Values, error) {
+		return url.Values{"grant_type": {grantTypeClientCredentials}}, nil
+	}
+	// RFC 6749 2.3.1: form-encode id and secret before Basic encoding, so a
+	// ':' in either cannot split them wrongly.
+	auth := func(r *http.Request) {
+		r.SetBasicAuth(url.QueryEscape(c.settings.ClientID), url.QueryEscape(clientSecret))
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(c.settings.ClientID) + ":" + url.QueryEscape(clientSecret)))
+	r := newRedactor(clientSecret, basic)
+	err := c.post(ctx, opClientGrant, c.tokenURL, build, auth, func(status int, ct string, body []byte) error {
+		t, err := parseTokenAnswerRedacted(status, ct, body, r)
+		if err != nil {
+			return err
+		}
+		if err := verifySignature(t, clientSecret); err != nil {
+			return err
+		}
+		tok = t
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// verifySignature checks Salesforce's proof that the answer was minted for
+// our app: base64(HMAC-SHA256(consumer secret, id + issued_at)). An answer
+// without the pair cannot be checked and is accepted, as Salesforce
+// sometimes omits it.
+func verifySignature(t *tokenResponse, clientSecret string) error {
+	if t.Signature == "" || t.IssuedAt == "" || t.ID == "" {
+		return nil
+	}
+	mac := hmac.New(sha256.New, []byte(clientSecret))
+	mac.Write([]byte(t.ID + t.IssuedAt))
+	got, err := base64.StdEncoding.DecodeString(t.Signature)
+	if err == nil && hmac.Equal(got, mac.Sum(nil)) {
+		return nil
+	}
+	return &answerError{status: http.StatusOK, retry: false,
+		reason: "the answer's signature does not match the connection's client_secret, so it did not come from this Connected App: check that login_url points at the app's org and that no proxy answers in Salesforce's place"}
+}
+
+// Revoke ends the session of token at Salesforce. A token Salesforce no
+// longer knows counts as revoked.
+func (c *sfClient) Revoke(ctx context.Context, token string) error {
+	if token == "" {
+		return errors.New("no token to revoke: the lease holds no access token")
+	}
+	build := func() (url.Values, error) { return url.Values{"token": {token}}, nil }
+	r := newRedactor(token)
+	return c.post(ctx, opRevoke, c.revokeURL, build, nil, func(status int, ct string, body []byte) error {
+		return parseRevokeAnswerRedacted(status, ct, body, r)
+	})
+}
+
+// post sends a form to endpoint until handle accepts the answer, handle
+// refuses it for good, the attempts run out or ctx ends. handle gets each
+// answer's status, content type and (bounded) body.
+func (c *sfClient) post(ctx context.Context, op, endpoint string,
+	build func() (url.Values, error), auth func(*http.Request),
+	handle func(status int, contentType string, body []byte) error,
+) error {
+	maxAttempts := max(c.retry.MaxAttempts, 1)
+	var lastErr error
+	lastStatus := 0
+	attempt := 0
+	giveUp := func(err error) error {
+		return &unavailableError{Op: op, Attempts: attempt, LastStatus: lastStatus, Err: err}
+	}
+	for attempt < maxAttempts {
+		if attempt > 0 {
+			d := c.retry.delay(attempt)
+			if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+				return giveUp(fmt.Errorf("the request's deadline leaves no time for another attempt; last error: %w", lastErr))
+			}
+			c.logger.Debug("retrying salesforce request", "op", op, "next_attempt", attempt+1, "delay", d)
+			if err := sleepCtx(ctx, d); err != nil {
+				return giveUp(fmt.Errorf("%w; last error: %v", err, lastErr))
+			}
+		}
+		attempt++
+		form, err := build()
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		status, ct, body, err := c.send(ctx, endpoint, form, auth)
+		if err != nil {
+			c.logger.Debug("salesforce request failed", "op", op, "attempt", attempt, "duration", time.Since(start), "error", err)
+			lastStatus = 0
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return giveUp(ctxErr)
+			}
+			if !retryableTransportError(err) {
+				return giveUp(describeTransportError(err))
+			}
+			lastErr = describeTransportError(err)
+			continue
+		}
+		lastStatus = status
+		c.logger.Debug("salesforce answered", "op", op, "attempt", attempt, "status", status, "duration", time.Since(start))
+		err = handle(status, ct, body)
+		if err == nil {
+			return nil
+		}
+		var se *salesforceError
+		if errors.As(err, &se) {
+			se.Op = op
+			return se
+		}
+		var ae *answerError
+		if errors.As(err, &ae) {
+			if !ae.retry {
+				return giveUp(err)
+			}
+			lastErr = err
+			continue
+		}
+		return err
+	}
+	c.logger.Warn("salesforce request gave up", "op", op, "attempts", attempt, "last_status", lastStatus)
+	return giveUp(lastErr)
+}
+
+// send makes one attempt. The body is read within maxAnswerBytes and the
+// rest drained so that the keep-alive connection goes back to the pool.
+func (c *sfClient) send(ctx context.Context, endpoint string, form url.Values, auth func(*http.Request)) (int, string, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, "", nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	if auth != nil {
+		auth(req)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrainBytes))
+		resp.Body.Close()
+	}()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+	if err != nil {
+		return 0, "", nil, fmt.Errorf("error reading salesforce's answer (HTTP %d): %w", resp.StatusCode, err)
+	}
+	if len(body) > maxAnswerBytes {
+		// Cut to the limit: parsing fails on the truncated JSON and the
+		// answer is treated as not Salesforce's protocol.
+		body = body[:maxAnswerBytes]
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), body, nil
+}
+
+// retryableTransportError: a certificate that does not verify will not
+// verify on the next attempt either, so fail fast with the fix.
+func retryableTransportError(err error) bool {
+	return !isCertificateError(err)
+}
+
+func isCertificateError(err error) bool {
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) ||
+		errors.As(err, &invalid) || errors.As(err, &verify)
+}
+
+func describeTransportError(err error) error {
+	if isCertificateError(err) {
+		return fmt.Errorf("%w (set the connection's 'ca_cert' to the CA that signed the server's certificate, or correct 'login_url')", err)
+	}
+	return fmt.Errorf("%w (check that Vault can reach 'login_url')", err)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
