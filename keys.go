@@ -48,7 +48,7 @@ const (
 // generatableKeyBits are the sizes generate_key and rotate-key offer.
 var generatableKeyBits = []int{2048, 3072, 4096}
 
-const privateKeyExpectation = "private_key must be an unencrypted RSA private key in PEM " +
+const privateKeyExpectation = "'private_key' must be an unencrypted RSA private key in PEM " +
 	"(PKCS#1 'RSA PRIVATE KEY' or PKCS#8 'PRIVATE KEY')"
 
 // parseRSAPrivateKey decodes the one PEM block of an RSA private key. Its
@@ -79,7 +79,7 @@ func parseRSAPrivateKey(pemText string) (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("%s; got %s", privateKeyExpectation, describeBlockType(block.Type))
 	}
 	if bits := key.N.BitLen(); bits < minKeyBits || bits > maxKeyBits {
-		return nil, fmt.Errorf("private_key is a %d-bit RSA key; between %d and %d bits are required", bits, minKeyBits, maxKeyBits)
+		return nil, fmt.Errorf("'private_key' is a %d-bit RSA key; between %d and %d bits are required", bits, minKeyBits, maxKeyBits)
 	}
 	return key, nil
 }
