@@ -38,11 +38,11 @@ func validateEndpointURL(field, raw string, allowNonSalesforce bool) (string, er
 		return "", err
 	}
 	if strings.IndexFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-		return "", fmt.Errorf("%q must not contain spaces or control characters", field)
+		return "", fmt.Errorf("'%s' must not contain spaces or control characters", field)
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Opaque != "" || u.Scheme == "" || u.Host == "" {
-		return "", fmt.Errorf("%q must be an absolute URL such as %s", field, defaultLoginURL)
+		return "", fmt.Errorf("'%s' must be an absolute URL such as %s", field, defaultLoginURL)
 	}
 	if err := checkURLParts(field, raw, u); err != nil {
 		return "", err
@@ -60,7 +60,7 @@ func validateEndpointURL(field, raw string, allowNonSalesforce bool) (string, er
 		return "", err
 	}
 	if !allowNonSalesforce && !isSalesforceHost(host) {
-		return "", fmt.Errorf("%q host %q is not a Salesforce domain (%s); "+
+		return "", fmt.Errorf("'%s' host %q is not a Salesforce domain (%s); "+
 			"for a private gateway or a test server set allow_non_salesforce_host=true",
 			field, host, strings.Join(salesforceDomains, ", "))
 	}
@@ -75,14 +75,14 @@ func validateEndpointURL(field, raw string, allowNonSalesforce bool) (string, er
 func checkURLParts(field, raw string, u *url.URL) error {
 	switch {
 	case u.User != nil:
-		return fmt.Errorf("%q must not contain user information ('user@' before the host); "+
+		return fmt.Errorf("'%s' must not contain user information ('user@' before the host); "+
 			"credentials never belong in the URL", field)
 	case u.RawQuery != "" || u.ForceQuery:
-		return fmt.Errorf("%q must not have a query ('?...'); give only scheme and host, e.g. %s", field, defaultLoginURL)
+		return fmt.Errorf("'%s' must not have a query ('?...'); give only scheme and host, e.g. %s", field, defaultLoginURL)
 	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return fmt.Errorf("%q must not have a fragment ('#...'); give only scheme and host, e.g. %s", field, defaultLoginURL)
+		return fmt.Errorf("'%s' must not have a fragment ('#...'); give only scheme and host, e.g. %s", field, defaultLoginURL)
 	case (u.Path != "" && u.Path != "/") || u.RawPath != "":
-		return fmt.Errorf("%q must not have a path; give only scheme and host, e.g. %s "+
+		return fmt.Errorf("'%s' must not have a path; give only scheme and host, e.g. %s "+
 			"(the plugin appends /services/oauth2/...)", field, defaultLoginURL)
 	}
 	return nil
@@ -93,12 +93,12 @@ func checkURLParts(field, raw string, u *url.URL) error {
 func checkHostSyntax(field, host string) (loopback bool, err error) {
 	if ip, perr := netip.ParseAddr(host); perr == nil {
 		if ip.Zone() != "" {
-			return false, fmt.Errorf("%q must not use an IPv6 zone", field)
+			return false, fmt.Errorf("'%s' must not use an IPv6 zone", field)
 		}
 		return ip.IsLoopback(), nil
 	}
 	if !isDNSName(host) {
-		return false, fmt.Errorf("%q host must be a DNS name of letters, digits, '-' and '.' (no trailing dot) or an IP address", field)
+		return false, fmt.Errorf("'%s' host must be a DNS name of letters, digits, '-' and '.' (no trailing dot) or an IP address", field)
 	}
 	return host == "localhost", nil
 }
@@ -131,10 +131,10 @@ func checkScheme(field, scheme string, loopback, allowNonSalesforce bool) (defau
 		if allowNonSalesforce && loopback {
 			return "80", nil
 		}
-		return "", fmt.Errorf("%q must use https; plain http is accepted only for a loopback host "+
+		return "", fmt.Errorf("'%s' must use https; plain http is accepted only for a loopback host "+
 			"(127.0.0.1, ::1, localhost) with allow_non_salesforce_host=true", field)
 	default:
-		return "", fmt.Errorf("%q must use https (got scheme %q)", field, scheme)
+		return "", fmt.Errorf("'%s' must use https (got scheme %q)", field, scheme)
 	}
 }
 
@@ -143,10 +143,10 @@ func checkPort(field, port, defaultPort string, allowNonSalesforce bool) error {
 		return nil
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("%q has an invalid port; use 1-65535", field)
+		return fmt.Errorf("'%s' has an invalid port; use 1-65535", field)
 	}
 	if !allowNonSalesforce {
-		return fmt.Errorf("%q must use the default port; Salesforce serves on %s only "+
+		return fmt.Errorf("'%s' must use the default port; Salesforce serves on %s only "+
 			"(set allow_non_salesforce_host=true for a gateway or test server on another port)", field, defaultPort)
 	}
 	return nil
