@@ -94,6 +94,8 @@ type answerError struct {
 	status int
 	reason string
 	retry  bool
+	// media is the server-supplied part of reason, if any.
+	media string
 }
 
 func (e *answerError) Error() string { return e.reason }
@@ -233,8 +235,12 @@ func refusal(op string, status int, contentType string, body []byte, r redactor)
 	e, ok := parseOAuthError(contentType, body)
 	se := &salesforceError{StatusCode: status, Op: op}
 	if ok {
-		se.Code = clean(r.apply(e.Code), maxCodeLen)
-		se.Description = clean(r.apply(e.Description), maxDescLen)
+		se.Code = r.safeText(e.Code, maxCodeLen)
+		se.Description = r.safeText(e.Description, maxDescLen)
+		// A secret could straddle the code and the description.
+		if r.leaks(se.Code + ": " + se.Description) {
+			se.Code, se.Description = "", redactedMarker
+		}
 	} else {
 		se.Description = http.StatusText(status)
 	}
@@ -265,7 +271,7 @@ func parseTokenAnswerRedacted(status int, contentType string, body []byte, r red
 		}
 		trimmed := bytes.TrimSpace(body)
 		if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &w) != nil {
-			return nil, notJSON(status, contentType)
+			return nil, notJSON(status, contentType, r)
 		}
 		if w.AccessToken == "" {
 			return nil, &answerError{status: status, retry: true,
@@ -281,7 +287,7 @@ func parseTokenAnswerRedacted(status int, contentType string, body []byte, r red
 			Signature:   string(w.Signature),
 		}, nil
 	case isRetryableStatus(status):
-		return nil, failing(status, contentType)
+		return nil, failing(status, contentType, r)
 	case status >= 300 && status < 400:
 		return nil, redirected("", status)
 	case status >= 400 && status < 500:
@@ -301,7 +307,7 @@ func parseRevokeAnswerRedacted(status int, contentType string, body []byte, r re
 	case status == http.StatusOK:
 		return nil
 	case isRetryableStatus(status):
-		return failing(status, contentType)
+		return failing(status, contentType, r)
 	case status >= 300 && status < 400:
 		return redirected(opRevoke, status)
 	case status >= 400 && status < 500:
@@ -330,22 +336,28 @@ func isRetryableStatus(status int) bool {
 	return status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
 }
 
-func failing(status int, contentType string) *answerError {
-	mt := mediaType(contentType)
-	if mt == "" {
-		mt = "no content type"
-	}
-	return &answerError{status: status, retry: true,
-		reason: fmt.Sprintf("salesforce answered HTTP %d (%s); it may be down for maintenance, try again later", status, clean(mt, 64))}
+func failing(status int, contentType string, r redactor) *answerError {
+	return withMediaType(status, contentType, r, "salesforce answered HTTP %d (%s); it may be down for maintenance, try again later")
 }
 
-func notJSON(status int, contentType string) *answerError {
-	mt := mediaType(contentType)
+func notJSON(status int, contentType string, r redactor) *answerError {
+	return withMediaType(status, contentType, r, "salesforce answered HTTP %d with %s instead of JSON (maintenance page or proxy?)")
+}
+
+// withMediaType names what came back, as it tells a maintenance page from
+// a proxy; the media type is the server's text, so it is redacted too,
+// including where it would complete a secret with the words around it.
+func withMediaType(status int, contentType string, r redactor, format string) *answerError {
+	mt := r.safeText(mediaType(contentType), 64)
 	if mt == "" {
 		mt = "no content type"
 	}
-	return &answerError{status: status, retry: true,
-		reason: fmt.Sprintf("salesforce answered HTTP %d with %s instead of JSON (maintenance page or proxy?)", status, clean(mt, 64))}
+	reason := fmt.Sprintf(format, status, mt)
+	if r.leaks(reason) {
+		mt = redactedMarker
+		reason = fmt.Sprintf(format, status, mt)
+	}
+	return &answerError{status: status, retry: true, reason: reason, media: mt}
 }
 
 func mediaType(contentType string) string {
@@ -356,18 +368,24 @@ func mediaType(contentType string) string {
 	return mt
 }
 
-// clean makes text from the network fit a one-line error message.
-func clean(s string, max int) string {
+// safeText makes text from the network fit a one-line error message
+// without anything the client sent. Redaction comes after the clean-up,
+// which could otherwise assemble a secret, and before the cut, which could
+// otherwise leave part of one.
+func (r redactor) safeText(s string, max int) string {
 	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+	s = strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) || c == '\u2028' || c == '\u2029' {
 			return ' '
 		}
-		return r
+		return c
 	}, s)
-	s = strings.TrimSpace(s)
+	s = strings.TrimSpace(r.apply(s))
 	if utf8.RuneCountInString(s) > max {
 		s = string([]rune(s)[:max]) + "..."
+	}
+	if r.leaks(s) {
+		return redactedMarker
 	}
 	return s
 }
@@ -387,7 +405,12 @@ func newRedactor(secrets ...string) redactor {
 			continue
 		}
 		js, _ := json.Marshal(s)
-		r = append(r, s, url.QueryEscape(s), url.PathEscape(s), string(js[1:len(js)-1]))
+		for _, v := range []string{s, url.QueryEscape(s), url.PathEscape(s), string(js[1 : len(js)-1])} {
+			// A value inside the marker itself could never be removed.
+			if !strings.Contains(redactedMarker, v) {
+				r = append(r, v)
+			}
+		}
 	}
 	return r
 }
@@ -396,7 +419,21 @@ func (r redactor) apply(s string) string {
 	for _, secret := range r {
 		s = strings.ReplaceAll(s, secret, redactedMarker)
 	}
+	// A secret that contains the marker, or replacements that join into
+	// one, would survive the loop: then nothing of the text is kept.
+	if r.leaks(s) {
+		return redactedMarker
+	}
 	return s
+}
+
+func (r redactor) leaks(s string) bool {
+	for _, secret := range r {
+		if strings.Contains(s, secret) {
+			return true
+		}
+	}
+	return false
 }
 
 // flexString decodes a JSON string, number or null into a string, so that a
