@@ -26,30 +26,32 @@ type grantWAL struct {
 // grantAndHold asks Salesforce for the user's token, unless a request that
 // held the user's lock before us already did, and registers hid as a holder.
 // Concurrent reads for one user therefore share one grant.
-func (b *backend) grantAndHold(ctx context.Context, s logical.Storage, r *role, conn *connection, key, hid string, expires time.Time) (*cachedGrant, error) {
+// The grant's WAL entry is returned for the caller to delete once the holder
+// is durable: until then a crash leaves a token that rollback must revoke.
+func (b *backend) grantAndHold(ctx context.Context, s logical.Storage, r *role, conn *connection, key, hid string, expires time.Time) (*cachedGrant, string, error) {
 	us := b.ledger.user(key)
 	us.lock.Lock()
 	defer us.lock.Unlock()
 
 	if g := b.ledger.holdCurrent(key, hid, expires); g != nil {
-		return g, nil
+		return g, "", nil
 	}
 	// Salesforce would hand back a token we still owe a revocation for;
 	// finish that first so the new lease gets a fresh session.
 	for _, rec := range b.ledger.unheld(key) {
 		if err := b.revokeRecord(ctx, s, rec); err != nil {
-			return nil, fmt.Errorf("a revocation of this user's previous token is still pending: %w", err)
+			return nil, "", fmt.Errorf("a revocation of this user's previous token is still pending: %w", err)
 		}
 	}
 
 	walID, err := framework.PutWAL(ctx, s, walKindGrant, &grantWAL{UserKey: key, Connection: conn.Name, CreatedAt: time.Now()})
 	if err != nil {
-		return nil, fmt.Errorf("error writing the grant's WAL entry: %w", err)
+		return nil, "", fmt.Errorf("error writing the grant's WAL entry: %w", err)
 	}
 	tr, err := b.requestToken(ctx, s, r, conn)
 	if err != nil {
 		b.deleteWAL(ctx, s, walID)
-		return nil, err
+		return nil, "", err
 	}
 	now := b.ledger.now()
 	rec := &tokenRecord{
@@ -66,11 +68,10 @@ func (b *backend) grantAndHold(ctx context.Context, s logical.Storage, r *role, 
 	if err := b.ledger.addToken(ctx, s, rec, g); err != nil {
 		b.revokeUnrecorded(ctx, rec)
 		b.deleteWAL(ctx, s, walID)
-		return nil, err
+		return nil, "", err
 	}
 	b.ledger.addHolder(rec.ID, hid, expires)
-	b.deleteWAL(ctx, s, walID)
-	return g, nil
+	return g, walID, nil
 }
 
 // requestToken runs the role's OAuth flow. When Salesforce refuses the

@@ -80,27 +80,39 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 	}
 	key := userKey(conn.ClientID, r.GrantType, r.Username)
 	expires := b.ledger.now().Add(ttl)
-	g := b.ledger.holdCurrent(key, hid, expires)
+	g, walID := b.ledger.holdCurrent(key, hid, expires), ""
 	if g == nil {
-		if g, err = b.grantAndHold(ctx, req.Storage, r, conn, key, hid, expires); err != nil {
+		if g, walID, err = b.grantAndHold(ctx, req.Storage, r, conn, key, hid, expires); err != nil {
 			return credsError(err)
 		}
 	}
 	if extra := scopesOutside(g.resp.Scope, r.Scopes); len(extra) > 0 {
-		if err := b.releaseHolder(ctx, req.Storage, g.tokenID, hid); err != nil {
-			b.Logger().Error("could not release a token refused by the scope ceiling", "role", name, "error", err)
-		}
+		b.abandonHolder(ctx, req.Storage, g.tokenID, hid, walID)
 		return logical.ErrorResponse("salesforce granted scopes outside role %q's ceiling: %s; remove them from the Connected App's OAuth scopes or add them to the role's scopes",
 			name, strings.Join(extra, ", ")), nil
 	}
 	h := holderRecord{ExpiresAt: expires, Role: name}
 	if err := putHolder(ctx, req.Storage, g.tokenID, hid, h); err != nil {
-		if rerr := b.releaseHolder(ctx, req.Storage, g.tokenID, hid); rerr != nil {
-			b.Logger().Error("could not release a holder that failed to persist", "role", name, "error", rerr)
-		}
+		b.abandonHolder(ctx, req.Storage, g.tokenID, hid, walID)
 		return nil, err
 	}
+	if walID != "" {
+		b.deleteWAL(ctx, req.Storage, walID)
+	}
 	return b.credsResponse(r, g, hid, ttl, maxTTL), nil
+}
+
+// abandonHolder undoes a holder whose read failed. If that leaves the token
+// unheld it is revoked; if the revocation fails too, the grant's WAL entry is
+// kept so that rollback (or else the sweep) finishes the job.
+func (b *backend) abandonHolder(ctx context.Context, s logical.Storage, tid, hid, walID string) {
+	if err := b.releaseHolder(ctx, s, tid, hid); err != nil {
+		b.Logger().Error("could not revoke a token whose read failed; rollback and the sweep will retry", "error", err)
+		return
+	}
+	if walID != "" {
+		b.deleteWAL(ctx, s, walID)
+	}
 }
 
 func (b *backend) credsResponse(r *role, g *cachedGrant, hid string, ttl, maxTTL time.Duration) *logical.Response {

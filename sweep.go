@@ -2,12 +2,12 @@ package salesforce
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-	"github.com/mitchellh/mapstructure"
 )
 
 // sweepGrace is how long past its last holder's expiry a token may live
@@ -60,8 +60,14 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 	if kind != walKindGrant {
 		return fmt.Errorf("unknown WAL kind %q", kind)
 	}
+	// Vault hands the entry back decoded into generic maps; go through JSON
+	// so that the struct's own field names apply.
 	var w grantWAL
-	if err := mapstructure.Decode(data, &w); err != nil {
+	raw, err := json.Marshal(data)
+	if err == nil {
+		err = json.Unmarshal(raw, &w)
+	}
+	if err != nil {
 		return fmt.Errorf("error decoding a grant WAL entry: %w", err)
 	}
 	if w.UserKey == "" {
