@@ -222,3 +222,30 @@ func TestReuseIntervalBoundsGrants(t *testing.T) {
 		t.Errorf("the second grant should have returned the same session")
 	}
 }
+
+func TestPendingKeyPromotedWhenSalesforceRefusesCurrent(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.connection(nil)
+	e.role("app", nil)
+	e.creds("app")
+
+	rot := e.mustOK(logical.UpdateOperation, "config/main/rotate-key", nil)
+	pendingFP := rot.Data["pending_key_fingerprint"].(string)
+	// Before the admin uploads the new certificate, grants keep the old key.
+	e.clock.Advance(2 * defaultReuseInterval)
+	e.creds("app")
+	if cur := e.mustOK(logical.ReadOperation, "config/main", nil).Data["private_key_fingerprint"]; cur == pendingFP {
+		t.Fatal("the pending key was promoted before salesforce refused the current one")
+	}
+
+	// The admin replaces the app's certificate with the pending one.
+	if err := e.emu.SetAppCertificate(emuClientID, rot.Data["pending_certificate"].(string)); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * defaultReuseInterval)
+	e.creds("app")
+	got := e.mustOK(logical.ReadOperation, "config/main", nil).Data
+	if got["private_key_fingerprint"] != pendingFP || got["pending_key_set"] == true {
+		t.Errorf("after salesforce accepted only the pending key it should be current: %#v", got)
+	}
+}
