@@ -248,7 +248,7 @@ func (c *sfClient) GrantClientCredentials(ctx context.Context, clientSecret stri
 // without the pair cannot be checked and is accepted, as Salesforce
 // sometimes omits it.
 func verifySignature(t *tokenResponse, clientSecret string) error {
-	if t.Signature == "" || t.IssuedAt == "" || t.ID == "" {
+	if t.Signature == "" || t.IssuedAt == "" {
 		return nil
 	}
 	mac := hmac.New(sha256.New, []byte(clientSecret))
