@@ -44,8 +44,9 @@ run vault read salesforce/creds/app | tee "$STATE/creds.out"
 LEASE_ID="$(awk '$1 == "lease_id" {print $2}' "$STATE/creds.out")"
 ACCESS_TOKEN="$(awk '$1 == "access_token" {print $2}' "$STATE/creds.out")"
 INSTANCE_URL="$(awk '$1 == "instance_url" {print $2}' "$STATE/creds.out")"
-[ -n "$LEASE_ID" ] && [ -n "$ACCESS_TOKEN" ] && [ -n "$INSTANCE_URL" ] ||
+if [ -z "$LEASE_ID" ] || [ -z "$ACCESS_TOKEN" ] || [ -z "$INSTANCE_URL" ]; then
   die "could not find lease_id, access_token and instance_url in the output above"
+fi
 
 say "The token works against the org's REST API"
 show "curl --cacert $STATE/ca.pem -H \"Authorization: Bearer \$ACCESS_TOKEN\" $INSTANCE_URL/services/data/v65.0/limits"
