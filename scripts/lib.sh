@@ -23,8 +23,18 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # show prints a command the way a user would type it.
 show() { printf '$ %s\n' "$*"; }
 
-# run shows a command, then runs it.
-run() { show "$*"; "$@"; }
+# run shows a command (quoting arguments with spaces), then runs it.
+run() {
+  local a line=""
+  for a in "$@"; do
+    case "$a" in
+    *[[:space:]]*) line+=" '$a'" ;;
+    *) line+=" $a" ;;
+    esac
+  done
+  show "${line# }"
+  "$@"
+}
 
 # start runs a command in the background under timeout(1), which puts it (and
 # whatever it spawns, such as Vault's plugin processes) in its own process
@@ -108,7 +118,7 @@ start_vault_dev() {
     export VAULT_ADDR="http://127.0.0.1:$port" VAULT_TOKEN
     show "vault server -dev -dev-root-token-id=$VAULT_TOKEN -dev-listen-address=127.0.0.1:$port -dev-plugin-dir=$STATE/plugins &"
     start "$STATE/vault.log" vault server -dev -dev-root-token-id="$VAULT_TOKEN" \
-      -dev-listen-address="127.0.0.1:$port" -dev-plugin-dir="$STATE/plugins" -log-level=debug
+      -dev-listen-address="127.0.0.1:$port" -dev-no-store-token -dev-plugin-dir="$STATE/plugins" -log-level=debug
     pid="$STARTED_PID"
     if wait_for 60 vault status; then
       run export VAULT_ADDR="$VAULT_ADDR" VAULT_TOKEN="$VAULT_TOKEN"
@@ -143,7 +153,7 @@ configure_connection() {
   echo
   say "A role: which user, which scopes at most, how long a lease lives"
   run vault write salesforce/roles/app connection=demo grant_type=jwt_bearer username="$SF_USERNAME" \
-    scopes=api,web ttl=15m max_ttl=1h
+    scopes=api,web,refresh_token ttl=15m max_ttl=1h
 }
 
 # sf_limits calls the org's REST API with a token and prints the HTTP status.
