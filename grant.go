@@ -33,7 +33,7 @@ func (b *backend) grantAndHold(ctx context.Context, s logical.Storage, r *role, 
 	us.lock.Lock()
 	defer us.lock.Unlock()
 
-	if g := b.ledger.holdCurrent(key, hid, expires); g != nil {
+	if g := b.ledger.holdCurrent(key, conn.Name, hid, expires); g != nil {
 		return g, "", nil
 	}
 	// Salesforce would hand back a token we still owe a revocation for;

@@ -48,8 +48,10 @@ type tokenState struct {
 	revoking bool
 }
 
-// cachedGrant is a user's last grant, handed to new leases without asking
-// Salesforce again until reuseFor has passed.
+// cachedGrant is a user's last grant through one connection, handed to new
+// leases of that connection without asking Salesforce again until reuseFor
+// has passed. It is kept per connection so that a connection whose own
+// credentials Salesforce refuses never hands out a token another got.
 type cachedGrant struct {
 	tokenID    string
 	connection string
@@ -62,8 +64,8 @@ type cachedGrant struct {
 // user, so that a token just granted is never revoked under a new holder.
 // Lock order: userState.lock before ledger.mu, never the reverse.
 type userState struct {
-	lock    sync.Mutex
-	current *cachedGrant // guarded by ledger.mu
+	lock   sync.Mutex
+	grants map[string]*cachedGrant // by connection name; guarded by ledger.mu
 }
 
 type ledger struct {
@@ -95,7 +97,7 @@ func (l *ledger) user(key string) *userState {
 	defer l.mu.Unlock()
 	us, ok := l.users[key]
 	if !ok {
-		us = &userState{}
+		us = &userState{grants: map[string]*cachedGrant{}}
 		l.users[key] = us
 	}
 	return us
@@ -114,9 +116,7 @@ func (l *ledger) forgetConnection(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, us := range l.users {
-		if us.current != nil && us.current.connection == name {
-			us.current = nil
-		}
+		delete(us.grants, name)
 	}
 }
 
@@ -132,7 +132,7 @@ func (l *ledger) ensureLoaded(ctx context.Context, s logical.Storage) error {
 	}
 	l.tokens = tokens
 	for _, us := range l.users {
-		us.current = nil
+		clear(us.grants)
 	}
 	l.loaded = true
 	return nil
@@ -191,14 +191,17 @@ func loadHolders(ctx context.Context, s logical.Storage, tid string) (map[string
 // holdCurrent is the hot path: when the user's last grant may still be
 // reused, it registers a new holder in memory and returns the grant. The
 // caller must persist the holder with putHolder, or release it on failure.
-func (l *ledger) holdCurrent(key, hid string, expires time.Time) *cachedGrant {
+func (l *ledger) holdCurrent(key, connection, hid string, expires time.Time) *cachedGrant {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	us := l.users[key]
-	if us == nil || us.current == nil {
+	if us == nil {
 		return nil
 	}
-	cur := us.current
+	cur := us.grants[connection]
+	if cur == nil {
+		return nil
+	}
 	ts := l.tokens[cur.tokenID]
 	if ts == nil || ts.revoking || l.now().Sub(cur.grantedAt) >= cur.reuseFor {
 		return nil
@@ -230,7 +233,7 @@ func (l *ledger) addToken(ctx context.Context, s logical.Storage, rec *tokenReco
 		l.tokens[rec.ID] = ts
 	}
 	ts.revoking = false
-	l.users[rec.UserKey].current = g
+	l.users[rec.UserKey].grants[g.connection] = g
 	return nil
 }
 
@@ -289,8 +292,12 @@ func (l *ledger) dropHolder(tid, hid string) (rec *tokenRecord, last bool) {
 // retireLocked stops a token from being handed out. l.mu must be held.
 func (l *ledger) retireLocked(ts *tokenState) {
 	ts.revoking = true
-	if us := l.users[ts.rec.UserKey]; us != nil && us.current != nil && us.current.tokenID == ts.rec.ID {
-		us.current = nil
+	if us := l.users[ts.rec.UserKey]; us != nil {
+		for conn, g := range us.grants {
+			if g.tokenID == ts.rec.ID {
+				delete(us.grants, conn)
+			}
+		}
 	}
 }
 

@@ -80,7 +80,7 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 	}
 	key := userKey(conn.ClientID, r.GrantType, r.Username)
 	expires := b.ledger.now().Add(ttl)
-	g, walID := b.ledger.holdCurrent(key, hid, expires), ""
+	g, walID := b.ledger.holdCurrent(key, conn.Name, hid, expires), ""
 	if g == nil {
 		if g, walID, err = b.grantAndHold(ctx, req.Storage, r, conn, key, hid, expires); err != nil {
 			return credsError(err)

@@ -249,3 +249,28 @@ func TestPendingKeyPromotedWhenSalesforceRefusesCurrent(t *testing.T) {
 		t.Errorf("after salesforce accepted only the pending key it should be current: %#v", got)
 	}
 }
+
+func TestReuseNeverCrossesConnections(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.connection(nil)
+	e.role("app", nil)
+	e.creds("app")
+
+	// Same Connected App and user, but a key Salesforce does not know.
+	otherKey, _, err := sfemu.TestKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mustOK(logical.UpdateOperation, "config/wrongkey", map[string]interface{}{
+		"login_url": e.srv.URL, "client_id": emuClientID, "private_key": otherKey,
+		"ca_cert": e.caPEM, "allow_non_salesforce_host": true,
+	})
+	e.mustOK(logical.UpdateOperation, "roles/wrongkey", map[string]interface{}{
+		"connection": "wrongkey", "username": emuUser, "scopes": "api,web,refresh_token",
+	})
+	resp, err := e.do(logical.ReadOperation, "creds/wrongkey", nil)
+	if err != nil || resp == nil || !resp.IsError() {
+		t.Fatalf("a connection whose key salesforce refuses was handed another connection's token: %v %#v", err, resp)
+	}
+	assertContains(t, errText(resp, err), "invalid assertion")
+}
