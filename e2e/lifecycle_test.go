@@ -11,7 +11,7 @@ import (
 // tableField reads one field from `vault read`'s table output.
 func tableField(t testing.TB, out, key string) string {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + `\s+(\S+)\s*$`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + `[ \t]+(\S.*?)[ \t]*$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no %q row in the table output:\n%s", key, out)
 	}
