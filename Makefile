@@ -45,9 +45,7 @@ dev-stop:
 	scripts/dev.sh stop
 
 bench:
-	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; \
-	elif [ -f scripts/bench.sh ]; then bash scripts/bench.sh; \
-	else echo "scripts/bench.sh is not written yet"; exit 1; fi
+	VERSION=$(VERSION) scripts/bench.sh
 
 fmt:
 	gofmt -w .
