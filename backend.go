@@ -46,6 +46,8 @@ type backend struct {
 	revokers map[string]*sfClient
 
 	ledger *ledger
+	// cache holds the roles and connections creds reads use.
+	cache *entryCache
 }
 
 // Factory builds the backend; Vault calls it once per mount.
@@ -58,7 +60,7 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 }
 
 func newBackend() *backend {
-	b := &backend{clients: map[string]*sfClient{}, revokers: map[string]*sfClient{}}
+	b := &backend{clients: map[string]*sfClient{}, revokers: map[string]*sfClient{}, cache: newEntryCache()}
 	b.ledger = newLedger(b)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -90,12 +92,15 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	switch {
 	case strings.HasPrefix(key, configStoragePrefix):
 		b.resetClient(strings.TrimPrefix(key, configStoragePrefix))
+	case strings.HasPrefix(key, roleStoragePrefix):
+		b.cache.drop()
 	case strings.HasPrefix(key, ledgerPrefix):
 		b.ledger.markStale()
 	}
 }
 
 func (b *backend) clean(_ context.Context) {
+	b.cache.drop()
 	b.clientsMu.Lock()
 	defer b.clientsMu.Unlock()
 	for name, c := range b.clients {
@@ -147,8 +152,10 @@ func (b *backend) revokeClient(rec *tokenRecord) (*sfClient, error) {
 }
 
 // resetClient drops the cached client of a connection so that the next use
-// rebuilds it from storage, and forgets tokens cached for reuse under it.
+// rebuilds it from storage, and forgets tokens cached for reuse under it and
+// the decoded connection. Callers call it after the storage write.
 func (b *backend) resetClient(name string) {
+	b.cache.drop()
 	b.clientsMu.Lock()
 	if c, ok := b.clients[name]; ok {
 		c.Close()

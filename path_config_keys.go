@@ -284,6 +284,8 @@ func (b *backend) promoteLocked(ctx context.Context, s logical.Storage, c *conne
 	if err := putConnection(ctx, s, c); err != nil {
 		return "", err
 	}
+	// Reads must see the promoted key; the client itself holds no key.
+	b.cache.drop()
 	b.Logger().Info("promoted the pending key", "connection", c.Name, "private_key_fingerprint", fp)
 	return fp, nil
 }

@@ -55,14 +55,15 @@ var credsResponseFields = map[string]*framework.FieldSchema{
 
 func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	r, err := getRole(ctx, req.Storage, name)
+	// The hot path: both come from memory after the first read.
+	r, err := b.cache.role(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
 	if r == nil {
 		return logical.ErrorResponse("role %q does not exist; create it at roles/%s", name, name), nil
 	}
-	conn, err := getConnection(ctx, req.Storage, r.Connection)
+	conn, err := b.cache.connection(ctx, req.Storage, r.Connection)
 	if err != nil {
 		return nil, err
 	}

@@ -134,6 +134,7 @@ func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *f
 	if err := req.Storage.Delete(ctx, roleStoragePrefix+name); err != nil {
 		return nil, fmt.Errorf("error deleting role %q: %w", name, err)
 	}
+	b.cache.drop()
 	return nil, nil
 }
 
@@ -166,6 +167,7 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	if err := putRole(ctx, req.Storage, r); err != nil {
 		return nil, err
 	}
+	b.cache.drop()
 	return b.roleWarnings(r), nil
 }
 
