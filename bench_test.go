@@ -194,7 +194,7 @@ func rehold(b *testing.B, e *testEnv, pool []*logical.Secret) {
 		if !e.b.ledger.addHolder(tid, hid, exp) {
 			b.Fatal("the pool's token left the ledger")
 		}
-		if err := putHolder(context.Background(), e.storage, tid, hid, holderRecord{ExpiresAt: exp, Role: "app"}); err != nil {
+		if err := e.b.ledger.persistHolder(context.Background(), e.storage, tid, hid, holderRecord{ExpiresAt: exp, Role: "app"}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -72,18 +72,20 @@ type ledger struct {
 	b   *backend
 	now func() time.Time
 
-	mu     sync.Mutex
-	loaded bool
-	tokens map[string]*tokenState
-	users  map[string]*userState
+	mu      sync.Mutex
+	loaded  bool
+	tokens  map[string]*tokenState
+	users   map[string]*userState
+	holders *holderStore
 }
 
 func newLedger(b *backend) *ledger {
 	return &ledger{
-		b:      b,
-		now:    time.Now,
-		tokens: map[string]*tokenState{},
-		users:  map[string]*userState{},
+		b:       b,
+		now:     time.Now,
+		tokens:  map[string]*tokenState{},
+		users:   map[string]*userState{},
+		holders: newHolderStore(),
 	}
 }
 
@@ -126,11 +128,12 @@ func (l *ledger) ensureLoaded(ctx context.Context, s logical.Storage) error {
 	if l.loaded {
 		return nil
 	}
-	tokens, err := loadLedger(ctx, s)
+	hs := newHolderStore()
+	tokens, err := loadLedger(ctx, s, hs)
 	if err != nil {
 		return err
 	}
-	l.tokens = tokens
+	l.tokens, l.holders = tokens, hs
 	for _, us := range l.users {
 		clear(us.grants)
 	}
@@ -138,7 +141,7 @@ func (l *ledger) ensureLoaded(ctx context.Context, s logical.Storage) error {
 	return nil
 }
 
-func loadLedger(ctx context.Context, s logical.Storage) (map[string]*tokenState, error) {
+func loadLedger(ctx context.Context, s logical.Storage, hs *holderStore) (map[string]*tokenState, error) {
 	ids, err := s.List(ctx, ledgerTokenPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("error listing the token ledger: %w", err)
@@ -156,7 +159,7 @@ func loadLedger(ctx context.Context, s logical.Storage) (map[string]*tokenState,
 		if err := entry.DecodeJSON(&rec); err != nil {
 			return nil, fmt.Errorf("error decoding ledger token %s: %w", id, err)
 		}
-		holders, err := loadHolders(ctx, s, id)
+		holders, err := hs.load(ctx, s, id)
 		if err != nil {
 			return nil, err
 		}
@@ -165,32 +168,9 @@ func loadLedger(ctx context.Context, s logical.Storage) (map[string]*tokenState,
 	return tokens, nil
 }
 
-func loadHolders(ctx context.Context, s logical.Storage, tid string) (map[string]time.Time, error) {
-	hids, err := s.List(ctx, ledgerHolderPrefix+tid+"/")
-	if err != nil {
-		return nil, fmt.Errorf("error listing holders of ledger token %s: %w", tid, err)
-	}
-	holders := make(map[string]time.Time, len(hids))
-	for _, hid := range hids {
-		entry, err := s.Get(ctx, ledgerHolderPrefix+tid+"/"+hid)
-		if err != nil {
-			return nil, fmt.Errorf("error reading holder %s of ledger token %s: %w", hid, tid, err)
-		}
-		if entry == nil {
-			continue
-		}
-		var h holderRecord
-		if err := entry.DecodeJSON(&h); err != nil {
-			return nil, fmt.Errorf("error decoding holder %s of ledger token %s: %w", hid, tid, err)
-		}
-		holders[hid] = h.ExpiresAt
-	}
-	return holders, nil
-}
-
 // holdCurrent is the hot path: when the user's last grant may still be
 // reused, it registers a new holder in memory and returns the grant. The
-// caller must persist the holder with putHolder, or release it on failure.
+// caller must persist the holder with persistHolder, or release it on failure.
 func (l *ledger) holdCurrent(key, connection, hid string, expires time.Time) *cachedGrant {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -237,7 +217,7 @@ func (l *ledger) addToken(ctx context.Context, s logical.Storage, rec *tokenReco
 	return nil
 }
 
-// addHolder registers a holder in memory; putHolder makes it durable.
+// addHolder registers a holder in memory; persistHolder makes it durable.
 func (l *ledger) addHolder(tid, hid string, expires time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -247,17 +227,6 @@ func (l *ledger) addHolder(tid, hid string, expires time.Time) bool {
 	}
 	ts.holders[hid] = expires
 	return true
-}
-
-func putHolder(ctx context.Context, s logical.Storage, tid, hid string, h holderRecord) error {
-	entry, err := logical.StorageEntryJSON(ledgerHolderPrefix+tid+"/"+hid, h)
-	if err != nil {
-		return fmt.Errorf("error encoding ledger holder: %w", err)
-	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("error recording the lease in the token ledger: %w", err)
-	}
-	return nil
 }
 
 // token returns a copy-safe view of a token's record, or nil if the ledger
@@ -304,18 +273,8 @@ func (l *ledger) retireLocked(ts *tokenState) {
 // forget removes a revoked token and its holders, durably. Called with the
 // user's lock held, after Salesforce confirmed the revocation.
 func (l *ledger) forget(ctx context.Context, s logical.Storage, tid string) error {
-	l.mu.Lock()
-	var hids []string
-	if ts := l.tokens[tid]; ts != nil {
-		for hid := range ts.holders {
-			hids = append(hids, hid)
-		}
-	}
-	l.mu.Unlock()
-	for _, hid := range hids {
-		if err := s.Delete(ctx, ledgerHolderPrefix+tid+"/"+hid); err != nil {
-			return fmt.Errorf("error removing a holder of a revoked token from the ledger: %w", err)
-		}
+	if err := l.store().dropToken(ctx, s, tid); err != nil {
+		return err
 	}
 	if err := s.Delete(ctx, ledgerTokenPrefix+tid); err != nil {
 		return fmt.Errorf("error removing a revoked token from the ledger: %w", err)
@@ -323,6 +282,26 @@ func (l *ledger) forget(ctx context.Context, s logical.Storage, tid string) erro
 	l.mu.Lock()
 	delete(l.tokens, tid)
 	l.mu.Unlock()
+	return nil
+}
+
+func (l *ledger) store() *holderStore {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.holders
+}
+
+// persistHolder makes a holder durable, committed together with concurrent
+// reads' holders.
+func (l *ledger) persistHolder(ctx context.Context, s logical.Storage, tid, hid string, h holderRecord) error {
+	return l.store().persist(ctx, s, tid, hid, h)
+}
+
+// removeHolder durably removes a holder; called with the user's lock held.
+func (l *ledger) removeHolder(ctx context.Context, s logical.Storage, hid string) error {
+	if err := l.store().remove(ctx, s, hid); err != nil {
+		return fmt.Errorf("error removing the lease from the token ledger: %w", err)
+	}
 	return nil
 }
 

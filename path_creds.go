@@ -93,7 +93,7 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 			name, strings.Join(extra, ", ")), nil
 	}
 	h := holderRecord{ExpiresAt: expires, Role: name}
-	if err := putHolder(ctx, req.Storage, g.tokenID, hid, h); err != nil {
+	if err := b.ledger.persistHolder(ctx, req.Storage, g.tokenID, hid, h); err != nil {
 		b.abandonHolder(ctx, req.Storage, g.tokenID, hid, walID)
 		return nil, err
 	}

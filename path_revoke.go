@@ -42,14 +42,14 @@ func (b *backend) tokenRevoke(ctx context.Context, req *logical.Request, _ *fram
 func (b *backend) releaseHolder(ctx context.Context, s logical.Storage, tid, hid string) error {
 	rec := b.ledger.token(tid)
 	if rec == nil {
-		// Already revoked, swept or broken: only the holder entry may remain.
-		return s.Delete(ctx, ledgerHolderPrefix+tid+"/"+hid)
+		// Already revoked, swept or broken: its holders went with it.
+		return nil
 	}
 	us := b.ledger.user(rec.UserKey)
 	us.lock.Lock()
 	defer us.lock.Unlock()
-	if err := s.Delete(ctx, ledgerHolderPrefix+tid+"/"+hid); err != nil {
-		return fmt.Errorf("error removing the lease from the token ledger: %w", err)
+	if err := b.ledger.removeHolder(ctx, s, hid); err != nil {
+		return err
 	}
 	rec, last := b.ledger.dropHolder(tid, hid)
 	if !last {
@@ -81,7 +81,7 @@ func (b *backend) tokenRenew(ctx context.Context, req *logical.Request, _ *frame
 		return logical.ErrorResponse("the token of this lease was already revoked at salesforce (break glass or sweep); read creds again for a new one"), nil
 	}
 	role, _ := req.Secret.InternalData["role"].(string)
-	if err := putHolder(ctx, req.Storage, tid, hid, holderRecord{ExpiresAt: expires, Role: role}); err != nil {
+	if _, err := b.ledger.store().update(ctx, req.Storage, hid, holderRecord{ExpiresAt: expires, Role: role}); err != nil {
 		return nil, err
 	}
 	resp := &logical.Response{Secret: req.Secret}
