@@ -141,3 +141,29 @@ func TestRevokeAndRenewRewriteOnlyTheirBatch(t *testing.T) {
 		}
 	}
 }
+
+func TestSweepDeletesOrphanedHolders(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.connection(nil)
+	e.role("app", nil)
+	resp := e.creds("app")
+	// A holder recorded for a token the ledger has forgotten, as a read
+	// racing break glass can leave behind.
+	orphan := &holderBatch{tid: "deadbeef", id: "b1", holders: map[string]holderRecord{"h": {ExpiresAt: time.Now()}}}
+	if err := putBatch(context.Background(), e.storage, orphan); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.periodic(); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := logical.CollectKeysWithPrefix(context.Background(), e.storage, ledgerHolderPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || strings.Contains(keys[0], "deadbeef") {
+		t.Errorf("holder entries after the sweep: %v; want only the live lease's", keys)
+	}
+	if !e.active(token(resp)) {
+		t.Error("the orphan sweep revoked a held token")
+	}
+}

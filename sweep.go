@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -34,7 +35,35 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, b.sweepOrphanHolders(ctx, req.Storage))
 	return errors.Join(errs...)
+}
+
+// sweepOrphanHolders deletes holder entries of tokens the ledger no longer
+// knows: a read racing a break-glass revocation can record its holder just
+// after the token was forgotten. The token record is always written before
+// any holder of it, so a holder without one is garbage.
+func (b *backend) sweepOrphanHolders(ctx context.Context, s logical.Storage) error {
+	tids, err := s.List(ctx, ledgerHolderPrefix)
+	if err != nil {
+		return fmt.Errorf("error listing ledger holders: %w", err)
+	}
+	for _, dir := range tids {
+		tid := strings.TrimSuffix(dir, "/")
+		if b.ledger.token(tid) != nil {
+			continue
+		}
+		keys, err := s.List(ctx, ledgerHolderPrefix+dir)
+		if err != nil {
+			return fmt.Errorf("error listing orphaned ledger holders: %w", err)
+		}
+		for _, k := range keys {
+			if err := s.Delete(ctx, ledgerHolderPrefix+dir+k); err != nil {
+				return fmt.Errorf("error deleting orphaned ledger holders: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 func (b *backend) sweepToken(ctx context.Context, s logical.Storage, tid string) error {
