@@ -36,19 +36,7 @@ JSON
 
 # start_emulator_with_config is lib.sh's start_emulator with -config.
 start_emulator_with_config() {
-  local config="$1"
-  say "Start the Salesforce emulator over HTTPS on loopback (login rate limit disabled)"
-  show "sfemu -config $config -addr 127.0.0.1:0 -tls -cert-out $STATE -ready-file $STATE/sfemu.url &"
-  rm -f "$STATE/sfemu.url"
-  start "$STATE/sfemu.log" sfemu -config "$config" -addr 127.0.0.1:0 -tls -cert-out "$STATE" -ready-file "$STATE/sfemu.url"
-  local pid="$STARTED_PID"
-  if ! wait_for 30 test -s "$STATE/sfemu.url"; then
-    tail -n 20 "$STATE/sfemu.log" >&2 || true
-    die "the emulator did not become ready within 30s (log: $STATE/sfemu.log)"
-  fi
-  kill -0 "$pid" 2>/dev/null || die "the emulator exited (log: $STATE/sfemu.log)"
-  SF_URL="$(cat "$STATE/sfemu.url")"
-  echo "emulator listening at $SF_URL (CA certificate: $STATE/ca.pem)"
+  start_emulator -config "$1"
 }
 
 # run_bounded runs a command in the foreground of the script but under

@@ -94,11 +94,13 @@ build_all() {
   export PATH="$STATE/bin:$PATH"
 }
 
+# start_emulator starts sfemu; extra arguments (e.g. -config FILE) go to it.
+# shellcheck disable=SC2120 # the demo calls it without any
 start_emulator() {
   say "Start the Salesforce emulator over HTTPS on loopback"
-  show "sfemu -addr 127.0.0.1:0 -tls -cert-out $STATE -ready-file $STATE/sfemu.url &"
+  show "sfemu ${*:+$* }-addr 127.0.0.1:0 -tls -cert-out $STATE -ready-file $STATE/sfemu.url &"
   rm -f "$STATE/sfemu.url"
-  start "$STATE/sfemu.log" sfemu -addr 127.0.0.1:0 -tls -cert-out "$STATE" -ready-file "$STATE/sfemu.url"
+  start "$STATE/sfemu.log" sfemu "$@" -addr 127.0.0.1:0 -tls -cert-out "$STATE" -ready-file "$STATE/sfemu.url"
   local pid="$STARTED_PID"
   if ! wait_for 30 test -s "$STATE/sfemu.url"; then
     tail -n 20 "$STATE/sfemu.log" >&2 || true
