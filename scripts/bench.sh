@@ -17,25 +17,7 @@ DEADLINE="${BENCH_DEADLINE:-20m}"
 OUT="${BENCH_OUT:-$REPO/docs/benchmarks.md}"
 GOBENCHTIME="${BENCH_GOBENCHTIME:-2s}"
 STATE="$(mktemp -d "${TMPDIR:-/tmp}/sf-bench.XXXXXX")"
-cleanup() {
-  local rc=$?
-  stop_all
-  if [ "$rc" -ne 0 ]; then
-    echo >&2
-    echo "bench FAILED (exit $rc); logs kept in $STATE" >&2
-    for f in "$STATE"/*.log; do
-      [ -f "$f" ] || continue
-      echo "--- last lines of $f" >&2
-      tail -n 15 "$f" >&2
-    done
-  else
-    rm -rf "$STATE"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_cleanup bench
 
 command -v curl >/dev/null || die "the benchmark needs curl"
 

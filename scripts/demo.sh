@@ -11,25 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DEADLINE="${DEMO_DEADLINE:-10m}"
 STATE="$(mktemp -d "${TMPDIR:-/tmp}/sf-demo.XXXXXX")"
-cleanup() {
-  local rc=$?
-  stop_all
-  if [ "$rc" -ne 0 ]; then
-    echo >&2
-    echo "demo FAILED (exit $rc); logs kept in $STATE" >&2
-    for f in "$STATE"/*.log; do
-      [ -f "$f" ] || continue
-      echo "--- last lines of $f" >&2
-      tail -n 15 "$f" >&2
-    done
-  else
-    rm -rf "$STATE"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_cleanup demo
 
 command -v curl >/dev/null || die "the demo needs curl"
 

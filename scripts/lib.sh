@@ -164,3 +164,30 @@ sf_limits() {
   curl -sS --cacert "$STATE/ca.pem" -o "$STATE/limits.out" -w '%{http_code}' \
     -H "Authorization: Bearer $token" "$base/services/data/v65.0/limits"
 }
+
+# trap_cleanup makes the script stop everything it started when it exits,
+# however it exits; on failure it keeps $STATE and shows the logs' tails.
+# $1 names the script in the failure message.
+trap_cleanup() {
+  CLEANUP_NAME="$1"
+  trap cleanup_state EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+cleanup_state() {
+  local rc=$?
+  stop_all
+  if [ "$rc" -ne 0 ]; then
+    echo >&2
+    echo "$CLEANUP_NAME FAILED (exit $rc); logs kept in $STATE" >&2
+    for f in "$STATE"/*.log; do
+      [ -f "$f" ] || continue
+      echo "--- last lines of $f" >&2
+      tail -n 15 "$f" >&2
+    done
+  else
+    rm -rf "$STATE"
+  fi
+  exit "$rc"
+}
