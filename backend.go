@@ -53,10 +53,18 @@ type backend struct {
 // Factory builds the backend; Vault calls it once per mount.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	b := newBackend()
-	if err := b.Setup(ctx, conf); err != nil {
+	if err := b.setup(ctx, conf); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// setup is the framework's Setup with Vault's system view behind a cache:
+// the hot path must not make a round trip to Vault per question it asks.
+func (b *backend) setup(ctx context.Context, conf *logical.BackendConfig) error {
+	c := *conf
+	c.System = newCachedSystemView(conf.System)
+	return b.Setup(ctx, &c)
 }
 
 func newBackend() *backend {
