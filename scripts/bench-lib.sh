@@ -7,6 +7,12 @@
 # its own Salesforce session and no phase's leases keep another's token alive.
 BENCH_USERS=(bench-load@example.com bench-mass@example.com bench-steady@example.com)
 
+# The profiling mount (profile_plugin) has a Connected App and user of its
+# own, so that its key and its leases touch nothing the measured phases use.
+PROFILE_CLIENT_ID="3MVG9sfemuBenchProfileKey"
+PROFILE_USER="bench-profile@example.com"
+PROFILE_MOUNT="salesforce-pprof"
+
 # write_bench_emulator_config writes the emulator's built-in org (see
 # docs/emulator.md) plus the benchmark users, with the per-user login limit
 # disabled: the burst phases must measure the plugin, not be refused by the
@@ -29,6 +35,10 @@ write_bench_emulator_config() {
     "run_as": "integration@example.com",
     "scopes": "api web refresh_token",
     "users": [$users]
+  }, {
+    "client_id": "$PROFILE_CLIENT_ID",
+    "scopes": "api web refresh_token",
+    "users": [{"username":"$PROFILE_USER","approved":true,"active":true}]
   }]
 }
 JSON
@@ -53,4 +63,33 @@ run_bounded() {
   done
   PIDS=("${keep[@]}")
   return "$rc"
+}
+
+# profile_plugin builds the plugin with -tags pprof, enables it at its own
+# mount with a pprof endpoint on loopback, has cmd/sfbench load it while it
+# takes a CPU profile, writes the profile's top to $1, and disables the mount
+# again (revoking its leases) so that the measured phases start clean.
+profile_plugin() {
+  local top="$1" port sha
+  say "Profile the plugin inside Vault: a -tags pprof build at $PROFILE_MOUNT/"
+  run go build -C "$REPO" -tags pprof -ldflags "-X $MODULE.Version=$VERSION" -o "$STATE/plugins/$PLUGIN-pprof" "./cmd/$PLUGIN"
+  port="$(free_port)"
+  sha="$(sha256sum "$STATE/plugins/$PLUGIN-pprof" | cut -d' ' -f1)"
+  run vault plugin register -sha256="$sha" -version="$VERSION" \
+    -env="SALESFORCE_PLUGIN_PPROF_ADDR=127.0.0.1:$port" secret "$PLUGIN-pprof"
+  run vault secrets enable -path="$PROFILE_MOUNT" -plugin-version="$VERSION" "$PLUGIN-pprof"
+  vault write -field=certificate "$PROFILE_MOUNT/config/profile" login_url="$SF_URL" \
+    client_id="$PROFILE_CLIENT_ID" generate_key=true allow_non_salesforce_host=true \
+    ca_cert=@"$STATE/ca.pem" >"$STATE/profile.crt"
+  run curl -sS --fail-with-body --cacert "$STATE/ca.pem" -X PUT --data-binary @"$STATE/profile.crt" \
+    "$SF_URL/__sfemu/apps/$PROFILE_CLIENT_ID/certificate"
+  echo
+  run vault write "$PROFILE_MOUNT/roles/profile" connection=profile username="$PROFILE_USER" \
+    scopes=api,web,refresh_token ttl=10m max_ttl=10m
+  run_bounded 2m sfbench -vault-addr "$VAULT_ADDR" -mount "$PROFILE_MOUNT" -profile-role profile \
+    -profile-url "http://127.0.0.1:$port" -profile-out "$STATE/plugin-cpu.out"
+  go tool pprof -top -cum -nodecount=25 "$STATE/plugins/$PLUGIN-pprof" "$STATE/plugin-cpu.out" 2>/dev/null |
+    grep -v -e '^File:' -e '^Build ID:' >"$top"
+  cat "$top"
+  run_bounded 5m vault secrets disable "$PROFILE_MOUNT"
 }

@@ -44,6 +44,7 @@ start_emulator_with_config "$STATE/sfemu.json"
 start_vault_dev
 register_plugin
 configure_connection
+profile_plugin "$STATE/plugin-top.txt"
 
 say "Vault-level benchmarks (cmd/sfbench); figures go to $OUT"
 run_bounded 11m sfbench -vault-addr "$VAULT_ADDR" -vault-bin "$(command -v vault)" \
@@ -51,6 +52,7 @@ run_bounded 11m sfbench -vault-addr "$VAULT_ADDR" -vault-bin "$(command -v vault
   -mount salesforce -connection demo -out "$OUT" -json "$STATE/results.json" \
   -duration "${BENCH_DURATION:-10s}" -steady "${BENCH_STEADY:-60s}" -leases "${BENCH_LEASES:-10000}" \
   -gobench "$STATE/gobench.txt" -cpu-top "$STATE/cpu-top.txt" -mem-top "$STATE/mem-top.txt" \
+  -plugin-top "$STATE/plugin-top.txt" \
   -emu-note "login_rate_limit_per_hour -1 (no login limit), sessions reused as Salesforce does"
 
 say "Benchmarks written to $OUT. Stopping Vault and the emulator."

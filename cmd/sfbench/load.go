@@ -22,6 +22,11 @@ type loadResult struct {
 	P90      time.Duration `json:"p90_ns"`
 	P99      time.Duration `json:"p99_ns"`
 	Max      time.Duration `json:"max_ns"`
+	// CPU per successful request, of each process, over the phase: the
+	// machine's whole budget, since all three share its CPUs.
+	VaultCPU  time.Duration `json:"vault_cpu_per_request_ns,omitempty"`
+	PluginCPU time.Duration `json:"plugin_cpu_per_request_ns,omitempty"`
+	ClientCPU time.Duration `json:"client_cpu_per_request_ns,omitempty"`
 	// FirstError is the first failure's text, so that a broken phase says
 	// why; request bodies and answers are never part of it.
 	FirstError string `json:"first_error,omitempty"`

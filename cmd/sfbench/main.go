@@ -50,6 +50,7 @@ type options struct {
 	vaultAddr, vaultBin, emuURL, caFile, plugin, pluginVersion string
 	mount, connection, scopes                                  string
 	out, jsonOut, goBench, cpuTop, memTop, emuNote             string
+	profileURL, profileRole, profileOut, pluginTop             string
 	duration, warmup, steady, timeout                          time.Duration
 	clients                                                    []int
 	leases, loadClients                                        int
@@ -84,6 +85,10 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.cpuTop, "cpu-top", "", "pprof -top of the CPU profile to include")
 	fs.StringVar(&o.memTop, "mem-top", "", "pprof -top of the allocation profile to include")
 	fs.StringVar(&o.emuNote, "emu-note", "", "how the emulator was configured, for the report")
+	fs.StringVar(&o.pluginTop, "plugin-top", "", "pprof -top of the plugin process's CPU profile under load, to include")
+	fs.StringVar(&o.profileURL, "profile-url", "", "profile mode: the pprof base URL of a plugin built with -tags pprof")
+	fs.StringVar(&o.profileRole, "profile-role", "", "profile mode: the role of -mount to read")
+	fs.StringVar(&o.profileOut, "profile-out", "", "profile mode: where to write the CPU profile")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each throughput phase")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each throughput phase")
 	fs.DurationVar(&o.steady, "steady", 60*time.Second, "length of the one-read-per-second phase")
@@ -106,6 +111,13 @@ func run(ctx context.Context, args []string) error {
 	switch {
 	case o.vaultAddr == "" || token == "":
 		return errors.New("set VAULT_ADDR (or -vault-addr) and VAULT_TOKEN")
+	case o.profileURL != "":
+		if o.profileRole == "" || o.profileOut == "" {
+			return errors.New("-profile-url needs -profile-role and -profile-out")
+		}
+		ctx, cancel := context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+		return profilePlugin(ctx, o, newVaultClient(o.vaultAddr, token, 64))
 	case o.emuURL == "" || o.caFile == "" || o.plugin == "":
 		return errors.New("-emu-url, -ca and -plugin are required")
 	case o.leases < 1 || o.leases > 100000:
@@ -146,7 +158,8 @@ type bench struct {
 	emu   *emuClient
 	token string // Vault's, for the CLI's environment; never printed
 	res   results
-	pid   int
+	pid   int // the plugin's process
+	vpid  int // Vault's
 }
 
 func logf(format string, args ...any) {
@@ -227,7 +240,7 @@ func (b *bench) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.pid = pid
+	b.pid, b.vpid = pid, parent
 	if b.res.MemIdle, err = sampleMem(pid); err != nil {
 		return err
 	}

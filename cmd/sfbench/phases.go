@@ -223,7 +223,9 @@ func (b *bench) throughput(ctx context.Context) error {
 			{"creds read", b.credsRead(roleLoad)},
 		} {
 			runLoad(ctx, loadSpec{name: w.name + " (warm-up)", clients: c, duration: b.o.warmup, op: w.op})
+			cpu := startCPU(b.vpid, b.pid)
 			r := runLoad(ctx, loadSpec{name: w.name, clients: c, duration: b.o.duration, op: w.op})
+			cpu.perRequest(&r)
 			logf("%s", r)
 			if r.Errors > 0 {
 				b.problem("%s with %d clients: %d errors: %s", w.name, c, r.Errors, r.FirstError)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // findPluginPID finds the plugin process Vault started: a child of a vault
@@ -141,4 +142,67 @@ func procStatusFile(path, field string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in %s", field, path)
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times: 100 on
+// every Linux this runs on.
+const clockTicks = 100
+
+// procCPU is the CPU time (user and system) a process has used so far.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: count from after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 > len(b) {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+2:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	// utime and stime are the stat file's fields 14 and 15; f starts at 3.
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("unexpected /proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// cpuMeter measures the CPU that Vault, the plugin and this load generator
+// spend during one load phase.
+type cpuMeter struct {
+	pids  [3]int
+	start [3]time.Duration
+}
+
+func startCPU(vault, plugin int) *cpuMeter {
+	m := &cpuMeter{pids: [3]int{vault, plugin, os.Getpid()}}
+	for i, pid := range m.pids {
+		m.start[i], _ = procCPU(pid)
+	}
+	return m
+}
+
+// perRequest sets r's CPU figures: each process's CPU over the phase,
+// divided by the requests that succeeded.
+func (m *cpuMeter) perRequest(r *loadResult) {
+	if r.Requests == 0 {
+		return
+	}
+	var per [3]time.Duration
+	for i, pid := range m.pids {
+		end, err := procCPU(pid)
+		if err != nil {
+			return
+		}
+		per[i] = (end - m.start[i]) / time.Duration(r.Requests)
+	}
+	r.VaultCPU, r.PluginCPU, r.ClientCPU = per[0], per[1], per[2]
 }

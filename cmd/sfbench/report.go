@@ -107,6 +107,35 @@ func (b *bench) verdicts() []verdict {
 	return v
 }
 
+// writeTailContext sets the creds tail beside the tails of Vault's own
+// request types in the same run: how wide Vault's latency spreads on this
+// machine without any plugin.
+func (b *bench) writeTailContext(p func(string, ...any)) {
+	top := b.o.clients[len(b.o.clients)-1]
+	rows := []loadResult{}
+	for _, name := range []string{"creds read", "KV v2 write"} {
+		if r, ok := b.throughputAt(name, top); ok {
+			rows = append(rows, r)
+		}
+	}
+	for _, c := range b.res.Comparisons {
+		if c.Err == "" && c.Create.Requests > 0 {
+			rows = append(rows, c.Create)
+		}
+	}
+	p("The tail beside Vault's own requests at %d clients in this run (the builtin engines'", top)
+	p("rows are the lease-creating loads of section 3, %d requests each):", b.o.leases)
+	p("")
+	p("| workload | clients | p50 | p90 | p99 | p99 ÷ p50 |")
+	p("|---|---|---|---|---|---|")
+	for _, r := range rows {
+		if r.P50 > 0 {
+			p("| %s | %d | %s | %s | %s | %.2fx |", r.Name, r.Clients, ms(r.P50), ms(r.P90), ms(r.P99), float64(r.P99)/float64(r.P50))
+		}
+	}
+	p("")
+}
+
 func yes(ok bool) string {
 	if ok {
 		return "met"
@@ -194,6 +223,16 @@ func (b *bench) write() error {
 		p("| %s | %d | %d | %.0f | %s | %s | %s | %s | %d |", t.Name, t.Clients, t.Requests, t.PerSec, ms(t.P50), ms(t.P90), ms(t.P99), ms(t.Max), t.Errors)
 	}
 	p("")
+	p("CPU per request (user and system time from /proc/<pid>/stat over the row, divided by")
+	p("the requests it completed). The three processes share the %d CPUs, so together they", r.Machine.NProc)
+	p("set the throughput ceiling:")
+	p("")
+	p("| workload | clients | Vault | plugin | load generator | total |")
+	p("|---|---|---|---|---|---|")
+	for _, t := range r.Throughput {
+		p("| %s | %d | %s | %s | %s | %s |", t.Name, t.Clients, ms(t.VaultCPU), ms(t.PluginCPU), ms(t.ClientCPU), ms(t.VaultCPU+t.PluginCPU+t.ClientCPU))
+	}
+	p("")
 	p("| clients | creds/s ÷ KV v2 writes/s | creds p99 ÷ creds p50 |")
 	p("|---|---|---|")
 	for _, c := range b.o.clients {
@@ -204,6 +243,8 @@ func (b *bench) write() error {
 		}
 	}
 	p("")
+
+	b.writeTailContext(p)
 
 	m := r.Mass
 	p("## 2. Grants that reach Salesforce")
@@ -307,8 +348,17 @@ func (b *bench) write() error {
 
 	p("## 6. Profile of the hot path")
 	p("")
-	p("`go test -run '^$' -bench 'BenchmarkCredsReadReuse$' -cpuprofile cpu.out -memprofile mem.out`, then")
-	p("`go tool pprof -top`. CPU, top 15 by flat time:")
+	p("**Inside Vault.** Before the measured phases, `make bench` enables a second mount of the")
+	p("same code built with `-tags pprof` (which serves net/http/pprof on loopback; release")
+	p("builds have no such endpoint), reads its creds with %d clients, and takes a %ds CPU", b.o.loadClients, profileSeconds)
+	p("profile of that plugin process. `go tool pprof -top`, top 25 by cumulative time:")
+	p("")
+	p("```")
+	p("%s", readOr(b.o.pluginTop, "(not run)"))
+	p("```")
+	p("")
+	p("**In-process.** `go test -run '^$' -bench 'BenchmarkCredsReadReuse$' -cpuprofile cpu.out -memprofile mem.out`,")
+	p("then `go tool pprof -top`: the backend alone on in-memory storage, no gRPC. CPU, top 15 by flat time:")
 	p("")
 	p("```")
 	p("%s", readOr(b.o.cpuTop, "(not run)"))
@@ -322,29 +372,29 @@ func (b *bench) write() error {
 	p("")
 	p("A read that reuses a live token signs no JWT and sends nothing to Salesforce (the")
 	p("benchmarks assert it). The role and the connection come from memory (dropped on any")
-	p("write or invalidation), so its only storage call is the holder write, and reads that")
-	p("arrive while one holder write is in flight share the next one (batches of at most 64,")
-	p("so no write grows with the number of holders). What is left in-process is the")
-	p("framework's request handling and the response; the profile's top is the garbage")
-	p("collector. Under Vault, the plugin process itself used about 0.2 ms of CPU per read")
-	p("(mostly the gRPC and TLS of the plugin channel); the rest of a creds read's cost over")
-	p("a KV write is Vault's: the gRPC hop to an external plugin and registering the lease.")
-	p("The builtin SSH OTP engine, which creates leases in-process, was measured above for")
-	p("reference.")
+	p("write or invalidation), and so do the mount's TTLs and replication state (the SDK")
+	p("asks Vault for them over gRPC on every request unless the plugin caches them; it")
+	p("refreshes them once a second). Its one call back to Vault is the holder write, and")
+	p("reads that arrive while one holder write is in flight share the next one (batches of")
+	p("at most 64, so no write grows with the number of holders). Inside Vault the plugin's")
+	p("profile is the gRPC and TLS of the plugin channel, the framework's request handling,")
+	p("and that write; the CPU table in section 1 shows how the machine's CPU divides")
+	p("between Vault, the plugin and the load generator.")
 	p("")
 
 	p("## Reproduce")
 	p("")
 	p("```sh")
-	p("make bench    # about 8 minutes on 2 CPUs once Vault is built (scripts/get-vault.sh)")
+	p("make bench    # about 9 minutes on 2 CPUs once Vault is built (scripts/get-vault.sh)")
 	p("```")
 	p("")
-	p("`scripts/bench.sh` runs the Go micro-benchmarks and the profile first (nothing else")
-	p("running), then builds the plugin and the emulator, starts the emulator over HTTPS and a")
-	p("Vault dev server on loopback (scripts/lib.sh), registers the plugin with its SHA-256 and")
+	p("`scripts/bench.sh` runs the Go micro-benchmarks and the in-process profile first (nothing")
+	p("else running), then builds the plugin and the emulator, starts the emulator over HTTPS and")
+	p("a Vault dev server on loopback (scripts/lib.sh), registers the plugin with its SHA-256 and")
 	p("version, enables it at `%s/`, configures a connection with `generate_key=true` and hands", b.o.mount)
-	p("the certificate to the emulator, then runs `go run ./cmd/sfbench`, which creates its roles")
-	p("and writes this file. Every process runs under timeout(1) in its own process group and")
+	p("the certificate to the emulator. It profiles a `-tags pprof` build at its own mount")
+	p("(`sfbench -profile-url`) and disables that mount again, then runs `sfbench`, which")
+	p("creates its roles and writes this file. Every process runs under timeout(1) in its own process group and")
 	p("is stopped on exit. Knobs: `BENCH_DURATION` (per throughput row, default 10s),")
 	p("`BENCH_STEADY` (default 60s), `BENCH_LEASES` (default 10000), `BENCH_OUT` (default")
 	p("docs/benchmarks.md), `BENCH_GOBENCHTIME` (default 2s). `make bench` is not part of")
