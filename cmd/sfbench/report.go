@@ -37,6 +37,10 @@ type steadyResult struct {
 	Elapsed    time.Duration `json:"elapsed_ns"`
 	TokenCalls int           `json:"token_calls"`
 	UserGrants int           `json:"user_grants"`
+	// The one read after the minute, when the first grant is exactly one
+	// reuse interval old.
+	BoundaryAt    time.Duration `json:"boundary_at_ns"`
+	BoundaryCalls int           `json:"boundary_token_calls"`
 }
 
 type results struct {
@@ -91,9 +95,11 @@ func (b *bench) verdicts() []verdict {
 	v = append(v, verdict{fmt.Sprintf("token requests for %d reads of one role, %d clients", m.Create.Requests, m.Create.Clients),
 		fmt.Sprintf("<= %d", targetMassGrants), fmt.Sprint(m.TokenCalls), m.TokenCalls <= targetMassGrants && m.Create.Requests > 0})
 	if reuse := b.res.ReuseIntervalSeconds; reuse > 0 {
-		allowed := int(b.res.Steady.Elapsed.Round(time.Second)/time.Second)/reuse + 1
-		v = append(v, verdict{fmt.Sprintf("grants for %d reads, one a second over %s (reuse_interval %ds)", b.res.Steady.Reads, b.res.Steady.Elapsed.Round(time.Second), reuse),
-			fmt.Sprintf("<= %d (one per interval)", allowed), fmt.Sprint(b.res.Steady.TokenCalls), b.res.Steady.TokenCalls <= allowed && b.res.Steady.Reads > 0})
+		// Reads at 0s ... n-1s span less than n seconds: ceil(n / reuse).
+		span := int(b.o.steady / time.Second)
+		allowed := (span + reuse - 1) / reuse
+		v = append(v, verdict{fmt.Sprintf("grants for %d reads, one a second for %s (reuse_interval %ds)", b.res.Steady.Reads, b.o.steady, reuse),
+			fmt.Sprintf("<= %d (one per interval)", allowed), fmt.Sprint(b.res.Steady.TokenCalls), b.res.Steady.TokenCalls <= allowed && b.res.Steady.Reads == span})
 	}
 	v = append(v, verdict{fmt.Sprintf("revoke calls for %d leases sharing one token", m.Revoke.LeasesOf), fmt.Sprintf("exactly %d", targetRevokeCalls),
 		fmt.Sprint(m.RevokeCalls), m.RevokeCalls == targetRevokeCalls && m.Revoke.LeasesAfter == 0})
@@ -256,12 +262,17 @@ func (b *bench) write() error {
 	p("tokens handed out: %d (SHA-256 prefixes: %s). The first read grants; the concurrent reads", m.DistinctTokens, strings.Join(m.TokenSHA256Prefixes, ", "))
 	p("wait on that user's grant lock and take the same token, and later ones reuse it without asking Salesforce.")
 	p("")
-	p("**Steady.** One read of `%s/creds/%s` a second: %d reads (at 0s, 1s, ... %s), %d errors. Token",
-		b.o.mount, roleSteady, r.Steady.Reads, r.Steady.Elapsed.Round(time.Second), r.Steady.Errors)
-	p("requests at the emulator: **%d** (grants in that user's sessions: %d), with reuse_interval %ds.",
+	p("**Steady.** One read of `%s/creds/%s` a second for %s: %d reads (at 0s, 1s, ... %s), %d errors.",
+		b.o.mount, roleSteady, b.o.steady, r.Steady.Reads, (b.o.steady - time.Second), r.Steady.Errors)
+	p("Token requests at the emulator: **%d** (grants in that user's sessions: %d), with reuse_interval %ds.",
 		r.Steady.TokenCalls, r.Steady.UserGrants, r.ReuseIntervalSeconds)
-	p("A read grants when the last grant is reuse_interval old or more, so reads spanning exactly one")
-	p("interval grant twice: at the start and at the end.")
+	p("A read grants when the user's last grant is reuse_interval old or more. One more read at %s", r.Steady.BoundaryAt)
+	if r.ReuseIntervalSeconds > 0 && r.Steady.BoundaryAt == time.Duration(r.ReuseIntervalSeconds)*time.Second {
+		p("(one reuse_interval after the first read; whether the first grant is that old by then depends")
+		p("on the grant's own milliseconds) made **%d** token request(s).", r.Steady.BoundaryCalls)
+	} else {
+		p("made **%d** token request(s).", r.Steady.BoundaryCalls)
+	}
 	p("")
 	p("**The price of reuse.** A token revoked outside Vault (by an admin in Setup, a password")
 	p("reset, a session timeout) is still handed to new leases until the grant it came from is")
