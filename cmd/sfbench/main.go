@@ -11,6 +11,9 @@
 //	    -ca STATE/ca.pem -plugin STATE/plugins/vault-plugin-secrets-salesforce \
 //	    -vault-bin $(scripts/get-vault.sh) -out docs/benchmarks.md
 //
+// With -profile-url it does one thing only: it loads one role while it takes
+// a CPU profile of a plugin built with -tags pprof (see profile.go).
+//
 // The Vault token comes from VAULT_TOKEN and is never printed; access tokens
 // appear only as SHA-256 prefixes.
 package main
