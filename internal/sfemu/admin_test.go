@@ -2,6 +2,7 @@ package sfemu
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -168,8 +169,9 @@ func TestFaults(t *testing.T) {
 	c := *h.client
 	c.Timeout = 200 * time.Millisecond
 	start = time.Now()
-	if _, err := c.Get(h.base + "/services/data/"); err == nil {
-		t.Error("hung request answered")
+	if resp, err := c.Get(h.base + "/services/data/"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		t.Errorf("hung request answered: %d %q after %v hdr=%v", resp.StatusCode, b, time.Since(start), resp.Header)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("hang outlived the client by %v", d)

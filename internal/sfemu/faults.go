@@ -118,7 +118,7 @@ func (e *Emulator) injectFault(w http.ResponseWriter, r *http.Request) bool {
 		defer t.Stop()
 		select {
 		case <-r.Context().Done():
-			return true
+			abandon()
 		case <-e.closed:
 		case <-t.C:
 		}
@@ -130,7 +130,7 @@ func (e *Emulator) injectFault(w http.ResponseWriter, r *http.Request) bool {
 		select {
 		case <-r.Context().Done():
 			t.Stop()
-			return true
+			abandon()
 		case <-t.C:
 		}
 	}
@@ -139,6 +139,14 @@ func (e *Emulator) injectFault(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	return false
+}
+
+// abandon ends a request whose client has gone without answering it.
+// Returning from the handler instead would make net/http send an empty 200,
+// which a client that gave up at that very moment can still read as an
+// answer (seen under load: a hung request "answered" 200 after 200ms).
+func abandon() {
+	panic(http.ErrAbortHandler)
 }
 
 func failPage(w http.ResponseWriter, status int) {
