@@ -70,20 +70,15 @@ run_bounded() {
 # takes a CPU profile, writes the profile's top to $1, and disables the mount
 # again (revoking its leases) so that the measured phases start clean.
 profile_plugin() {
-  local top="$1" port sha
+  local top="$1" port
   say "Profile the plugin inside Vault: a -tags pprof build at $PROFILE_MOUNT/"
   run go build -C "$REPO" -tags pprof -ldflags "-X $MODULE.Version=$VERSION" -o "$STATE/plugins/$PLUGIN-pprof" "./cmd/$PLUGIN"
   port="$(free_port)"
-  sha="$(sha256sum "$STATE/plugins/$PLUGIN-pprof" | cut -d' ' -f1)"
-  run vault plugin register -sha256="$sha" -version="$VERSION" \
-    -env="SALESFORCE_PLUGIN_PPROF_ADDR=127.0.0.1:$port" secret "$PLUGIN-pprof"
-  run vault secrets enable -path="$PROFILE_MOUNT" -plugin-version="$VERSION" "$PLUGIN-pprof"
+  register_plugin "$PLUGIN-pprof" "$PROFILE_MOUNT" -env="SALESFORCE_PLUGIN_PPROF_ADDR=127.0.0.1:$port"
   vault write -field=certificate "$PROFILE_MOUNT/config/profile" login_url="$SF_URL" \
     client_id="$PROFILE_CLIENT_ID" generate_key=true allow_non_salesforce_host=true \
     ca_cert=@"$STATE/ca.pem" >"$STATE/profile.crt"
-  run curl -sS --fail-with-body --cacert "$STATE/ca.pem" -X PUT --data-binary @"$STATE/profile.crt" \
-    "$SF_URL/__sfemu/apps/$PROFILE_CLIENT_ID/certificate"
-  echo
+  upload_certificate "$PROFILE_CLIENT_ID" "$STATE/profile.crt"
   run vault write "$PROFILE_MOUNT/roles/profile" connection=profile username="$PROFILE_USER" \
     scopes=api,web,refresh_token ttl=10m max_ttl=10m
   run_bounded 2m sfbench -vault-addr "$VAULT_ADDR" -mount "$PROFILE_MOUNT" -profile-role profile \

@@ -133,13 +133,26 @@ start_vault_dev() {
   die "vault did not start (log: $STATE/vault.log)"
 }
 
+# register_plugin registers $STATE/plugins/NAME (default $PLUGIN) and enables
+# it at MOUNT (default salesforce); further arguments go to the register.
+# shellcheck disable=SC2120 # the demo calls it without any
 register_plugin() {
+  local name="${1:-$PLUGIN}" mount="${2:-salesforce}" sha
+  shift $(($# < 2 ? $# : 2))
   say "Register the plugin in Vault's catalog with its SHA-256 and version, then enable it"
-  local sha
-  sha="$(sha256sum "$STATE/plugins/$PLUGIN" | cut -d' ' -f1)"
-  show "SHA256=\$(sha256sum $STATE/plugins/$PLUGIN | cut -d' ' -f1)"
-  run vault plugin register -sha256="$sha" -version="$VERSION" secret "$PLUGIN"
-  run vault secrets enable -path=salesforce -plugin-version="$VERSION" "$PLUGIN"
+  sha="$(sha256sum "$STATE/plugins/$name" | cut -d' ' -f1)"
+  show "SHA256=\$(sha256sum $STATE/plugins/$name | cut -d' ' -f1)"
+  run vault plugin register -sha256="$sha" -version="$VERSION" "$@" secret "$name"
+  run vault secrets enable -path="$mount" -plugin-version="$VERSION" "$name"
+}
+
+# upload_certificate hands a certificate Vault generated to the emulator's
+# Connected App CLIENT_ID, as an admin would in Setup.
+upload_certificate() {
+  local client_id="$1" file="$2"
+  run curl -sS --fail-with-body --cacert "$STATE/ca.pem" -X PUT --data-binary @"$file" \
+    "$SF_URL/__sfemu/apps/$client_id/certificate"
+  echo
 }
 
 configure_connection() {
@@ -150,9 +163,7 @@ configure_connection() {
   grep -q 'BEGIN CERTIFICATE' "$STATE/app.crt" || die "config/demo answered no certificate: $(cat "$STATE/app.crt")"
   run head -n 2 "$STATE/app.crt"
   say "Upload the certificate to the Connected App (here: the emulator's admin API)"
-  run curl -sS --fail-with-body --cacert "$STATE/ca.pem" -X PUT --data-binary @"$STATE/app.crt" \
-    "$SF_URL/__sfemu/apps/$SF_CLIENT_ID/certificate"
-  echo
+  upload_certificate "$SF_CLIENT_ID" "$STATE/app.crt"
   say "A role: which user, which scopes at most, how long a lease lives"
   run vault write salesforce/roles/app connection=demo grant_type=jwt_bearer username="$SF_USERNAME" \
     scopes=api,web,refresh_token ttl=15m max_ttl=1h

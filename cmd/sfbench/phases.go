@@ -253,15 +253,17 @@ func (b *bench) steadyPhase(ctx context.Context) error {
 	defer tick.Stop()
 	start := time.Now()
 	n := int(b.o.steady / time.Second)
-	if err := b.steadyReads(ctx, tick, 0, n); err != nil {
+	ok, err := b.steadyReads(ctx, tick, 0, n)
+	if err != nil {
 		return err
 	}
+	s.Reads = ok
 	s.Elapsed = time.Since(start)
 	st1, err := b.emu.stats(ctx)
 	if err != nil {
 		return err
 	}
-	if err := b.steadyReads(ctx, tick, n, n+1); err != nil {
+	if _, err := b.steadyReads(ctx, tick, n, n+1); err != nil {
 		return err
 	}
 	st2, err := b.emu.stats(ctx)
@@ -277,30 +279,27 @@ func (b *bench) steadyPhase(ctx context.Context) error {
 	return nil
 }
 
-// steadyReads makes reads number from to to-1, one a tick; read 0 goes at
-// once. Reads before the boundary read count in s.Reads.
-func (b *bench) steadyReads(ctx context.Context, tick *time.Ticker, from, to int) error {
-	s := &b.res.Steady
+// steadyReads makes reads number from to to-1, one a tick (read 0 at once),
+// and returns how many succeeded.
+func (b *bench) steadyReads(ctx context.Context, tick *time.Ticker, from, to int) (int, error) {
 	read := b.credsRead(roleSteady)
-	boundary := int(b.o.steady / time.Second)
+	ok := 0
 	for i := from; i < to; i++ {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return ctx.Err()
+				return ok, ctx.Err()
 			case <-tick.C:
 			}
 		}
 		if err := read(ctx); err != nil {
-			s.Errors++
+			b.res.Steady.Errors++
 			b.problem("steady read %d: %v", i, err)
 			continue
 		}
-		if i < boundary {
-			s.Reads++
-		}
+		ok++
 	}
-	return nil
+	return ok, nil
 }
 
 func (b *bench) problem(format string, args ...any) {
