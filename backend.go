@@ -2,13 +2,15 @@ package salesforce
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce/internal/keylock"
+	"github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce/internal/ledger"
 )
 
 // Version is the plugin's semantic version, set at build time with
@@ -23,6 +25,11 @@ const (
 	// walRollbackMinAge leaves a grant's WAL alone while its request may
 	// still be running: Vault caps a request at 90s by default.
 	walRollbackMinAge = 2 * time.Minute
+
+	// cleanupTimeout bounds what a failed request still does at Salesforce
+	// on its way out (revoking what it obtained), on a context of its own:
+	// the request's may be the very thing that ended.
+	cleanupTimeout = 30 * time.Second
 )
 
 const backendHelp = `
@@ -34,20 +41,31 @@ it may carry. Reading creds/<role> returns an access token as a Vault lease; whe
 the lease ends the token is revoked at Salesforce, once no other lease holds it.
 `
 
+// backend is one mount. Everything mutable lives here, never at package
+// level: the plugin is multiplexed, one process serving every mount.
 type backend struct {
 	*framework.Backend
 
-	// clientsMu guards clients; a client is built once per connection and
-	// dropped whenever that connection is written, deleted or invalidated.
-	clientsMu sync.RWMutex
-	clients   map[string]*sfClient
-	// revokers serve revocations from ledger records, keyed by login URL and
-	// CA: a token must still be revocable after its connection is gone.
-	revokers map[string]*sfClient
+	ledger  *ledger.Ledger
+	cache   *entryCache
+	clients *clientCache
 
-	ledger *ledger
-	// cache holds the roles and connections creds reads use.
-	cache *entryCache
+	// grantLocks serialise the grants of one grant key (connection, flow,
+	// user), so that concurrent reads share one grant.
+	grantLocks keylock.Table
+	// connLocks serialise read-modify-write of one connection: a config
+	// write, rotate-key or the promotion of a pending key never undoes
+	// another.
+	connLocks keylock.Table
+
+	// grantWALs names, per grant key, the WAL entry covering its grants
+	// whose outcome is not known yet: one entry per key, however many
+	// grants failed, so that rollback spends one login, not one each.
+	walMu     sync.Mutex
+	grantWALs map[string]grantWALState
+
+	// storage is the mount's storage, for Cleanup, which is given none.
+	storage logical.Storage
 }
 
 // Factory builds the backend; Vault calls it once per mount.
@@ -64,25 +82,43 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 func (b *backend) setup(ctx context.Context, conf *logical.BackendConfig) error {
 	c := *conf
 	c.System = newCachedSystemView(conf.System)
-	return b.Setup(ctx, &c)
+	b.storage = conf.StorageView
+	if err := b.Setup(ctx, &c); err != nil {
+		return err
+	}
+	b.ledger = b.newLedger(time.Now)
+	return nil
+}
+
+func (b *backend) newLedger(now func() time.Time) *ledger.Ledger {
+	return ledger.New(ledger.Options{
+		Revoke: b.revokeAtSalesforce,
+		Logger: b.Logger().Named("ledger"),
+		Now:    now,
+		Grace:  sweepGrace,
+	})
 }
 
 func newBackend() *backend {
-	b := &backend{clients: map[string]*sfClient{}, revokers: map[string]*sfClient{}, cache: newEntryCache()}
-	b.ledger = newLedger(b)
+	b := &backend{cache: newEntryCache(), clients: newClientCache(), grantWALs: map[string]grantWALState{}}
+	b.ledger = ledger.New(ledger.Options{Revoke: b.revokeAtSalesforce})
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Connections hold private keys and consumer secrets; the ledger
 			// holds live access tokens.
-			SealWrapStorage: []string{configStoragePrefix, ledgerTokenPrefix},
+			SealWrapStorage: []string{configStoragePrefix, ledger.TokenPrefix},
+			// A grant's WAL entry is this node's own business: on a
+			// performance secondary, it must not replicate to the primary.
+			LocalStorage: []string{framework.WALPrefix},
 		},
 		Paths: framework.PathAppend(
 			pathConfig(b),
 			pathRoles(b),
 			pathCreds(b),
 			pathRevoke(b),
+			pathSessions(b),
 		),
 		Secrets:           []*framework.Secret{secretAccessToken(b)},
 		InitializeFunc:    b.initialize,
@@ -96,79 +132,40 @@ func newBackend() *backend {
 	return b
 }
 
+func (b *backend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
+	// Load now so that the first read after a restart or failover does not
+	// pay for it, and so that a broken ledger is reported at mount time.
+	return b.ledger.EnsureLoaded(ctx, req.Storage)
+}
+
 func (b *backend) invalidate(_ context.Context, key string) {
 	switch {
 	case strings.HasPrefix(key, configStoragePrefix):
-		b.resetClient(strings.TrimPrefix(key, configStoragePrefix))
+		b.connectionChanged()
 	case strings.HasPrefix(key, roleStoragePrefix):
 		b.cache.drop()
-	case strings.HasPrefix(key, ledgerPrefix):
-		b.ledger.markStale()
+	case strings.HasPrefix(key, ledger.Prefix):
+		b.ledger.MarkStale()
 	}
 }
 
-func (b *backend) clean(_ context.Context) {
+// connectionChanged is called after every write or delete of a connection:
+// reads rebuild what they need from storage. Grants made through the old
+// settings are never reused: they carry the old generation.
+func (b *backend) connectionChanged() {
 	b.cache.drop()
-	b.clientsMu.Lock()
-	defer b.clientsMu.Unlock()
-	for name, c := range b.clients {
-		c.Close()
-		delete(b.clients, name)
-	}
-	for k, c := range b.revokers {
-		c.Close()
-		delete(b.revokers, k)
-	}
+	b.clients.drop()
 }
 
-// getClient returns the connection's Salesforce client, building it once.
-func (b *backend) getClient(conn *connection) (*sfClient, error) {
-	b.clientsMu.RLock()
-	c, ok := b.clients[conn.Name]
-	b.clientsMu.RUnlock()
-	if ok {
-		return c, nil
+func (b *backend) clean(ctx context.Context) {
+	// Every request has been answered by now: record that this instance's
+	// holders belong to registered leases, so that after a restart or
+	// failover they are not taken for the holders of lost answers.
+	if b.storage != nil && b.mayWriteLedger() {
+		if err := b.ledger.Close(ctx, b.storage); err != nil {
+			b.Logger().Warn("could not record the confirmed leases on shutdown; the last minute's leases count as provisional after a restart", "error", err)
+		}
 	}
-	b.clientsMu.Lock()
-	defer b.clientsMu.Unlock()
-	if c, ok := b.clients[conn.Name]; ok {
-		return c, nil
-	}
-	c, err := newClient(conn.clientSettings(), b.Logger().Named("client").With("connection", conn.Name))
-	if err != nil {
-		return nil, fmt.Errorf("error building the salesforce client of connection %q: %w", conn.Name, err)
-	}
-	b.clients[conn.Name] = c
-	return c, nil
-}
-
-// revokeClient returns a client for the authorization server a token was
-// granted by, from the ledger record alone.
-func (b *backend) revokeClient(rec *tokenRecord) (*sfClient, error) {
-	key := rec.LoginURL + "\x00" + rec.CACert
-	b.clientsMu.Lock()
-	defer b.clientsMu.Unlock()
-	if c, ok := b.revokers[key]; ok {
-		return c, nil
-	}
-	c, err := newClient(clientSettings{LoginURL: rec.LoginURL, CACert: rec.CACert}, b.Logger().Named("revoker"))
-	if err != nil {
-		return nil, fmt.Errorf("error building the salesforce client to revoke a token of connection %q: %w", rec.Connection, err)
-	}
-	b.revokers[key] = c
-	return c, nil
-}
-
-// resetClient drops the cached client of a connection so that the next use
-// rebuilds it from storage, and forgets tokens cached for reuse under it and
-// the decoded connection. Callers call it after the storage write.
-func (b *backend) resetClient(name string) {
 	b.cache.drop()
-	b.clientsMu.Lock()
-	if c, ok := b.clients[name]; ok {
-		c.Close()
-		delete(b.clients, name)
-	}
-	b.clientsMu.Unlock()
-	b.ledger.forgetConnection(name)
+	b.clients.drop()
 }

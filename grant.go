@@ -4,74 +4,85 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"strings"
 
-	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce/internal/ledger"
 )
 
-const (
-	// walKindGrant covers a grant at Salesforce: if the request dies after
-	// Salesforce answered, rollback revokes the user's tokens that no lease
-	// holds.
-	walKindGrant = "grant"
-)
+// maxGrantAttempts bounds how often a read asks Salesforce again because
+// the token it was answered was revoked meanwhile: the next answer is a new
+// session, so a second attempt is normally the last.
+const maxGrantAttempts = 3
 
-type grantWAL struct {
-	UserKey    string    `json:"user_key"`
-	Connection string    `json:"connection"`
-	CreatedAt  time.Time `json:"created_at"`
+// grantKey names what a read asks Salesforce for: the connection, the flow
+// and the user. Concurrent reads of one key share one grant; the ledger
+// keeps the key's last answer for reuse.
+func grantKey(conn *connection, r *role) string {
+	if r.GrantType == grantClientCredentials {
+		// The Run As user is set on the app, not in the request.
+		return conn.Name + "\x00client_credentials"
+	}
+	return conn.Name + "\x00jwt_bearer\x00" + strings.ToLower(r.Username)
 }
 
-// grantAndHold asks Salesforce for the user's token, unless a request that
-// held the user's lock before us already did, and registers hid as a holder.
-// Concurrent reads for one user therefore share one grant.
-// The grant's WAL entry is returned for the caller to delete once the holder
-// is durable: until then a crash leaves a token that rollback must revoke.
-func (b *backend) grantAndHold(ctx context.Context, s logical.Storage, r *role, conn *connection, key, hid string, expires time.Time) (*cachedGrant, string, error) {
-	us := b.ledger.user(key)
-	us.lock.Lock()
-	defer us.lock.Unlock()
-
-	if g := b.ledger.holdCurrent(key, conn.Name, hid, expires); g != nil {
-		return g, "", nil
+// grant asks Salesforce for the role's token, unless a read that held the
+// grant key's lock before this one just did, and records it in the ledger
+// with the new lease. A WAL entry covers the grant until its outcome is
+// known (rollback.go).
+func (b *backend) grant(ctx context.Context, s logical.Storage, r *role, conn *connection, h ledger.Hold) (*ledger.Lease, error) {
+	unlock := b.grantLocks.Lock(h.GrantKey)
+	defer unlock()
+	if lease, err := b.ledger.Reuse(ctx, s, h); lease != nil || err != nil {
+		return lease, err
 	}
-	// Salesforce would hand back a token we still owe a revocation for;
-	// finish that first so the new lease gets a fresh session.
-	for _, rec := range b.ledger.unheld(key) {
-		if err := b.revokeRecord(ctx, s, rec); err != nil {
-			return nil, "", fmt.Errorf("a revocation of this user's previous token is still pending: %w", err)
-		}
-	}
-
-	walID, err := framework.PutWAL(ctx, s, walKindGrant, &grantWAL{UserKey: key, Connection: conn.Name, CreatedAt: time.Now()})
+	walID, err := b.coverGrant(ctx, s, h.GrantKey, conn, r)
 	if err != nil {
-		return nil, "", fmt.Errorf("error writing the grant's WAL entry: %w", err)
+		return nil, err
 	}
+	for attempt := 1; ; attempt++ {
+		lease, err := b.grantOnce(ctx, s, r, conn, h)
+		if errors.Is(err, ledger.ErrRevokedMeanwhile) && attempt < maxGrantAttempts {
+			continue
+		}
+		b.settleGrantWAL(ctx, s, h.GrantKey, walID, err)
+		return lease, err
+	}
+}
+
+func (b *backend) grantOnce(ctx context.Context, s logical.Storage, r *role, conn *connection, h ledger.Hold) (*ledger.Lease, error) {
+	done := b.ledger.BeginGrant()
+	defer done()
 	tr, err := b.requestToken(ctx, s, r, conn)
 	if err != nil {
-		b.deleteWAL(ctx, s, walID)
-		return nil, "", err
+		return nil, err
 	}
-	now := b.ledger.now()
-	rec := &tokenRecord{
-		ID:          tokenID(tr.AccessToken),
-		AccessToken: tr.AccessToken,
-		UserKey:     key,
-		Connection:  conn.Name,
-		Username:    r.Username,
-		LoginURL:    conn.clientSettings().LoginURL,
-		CACert:      conn.CACert,
-		CreatedAt:   now,
+	return b.ledger.RecordGrant(ctx, s, granted(tr, conn, r.Username), h)
+}
+
+// granted is a token answer as the ledger records it: keyed by the session
+// Salesforce says it is (app, org, user of the identity URL), with what a
+// revocation needs.
+func granted(tr *tokenResponse, conn *connection, username string) ledger.Granted {
+	tid := ledger.TokenID(tr.AccessToken)
+	org, user, _ := parseIdentityURL(tr.ID)
+	return ledger.Granted{
+		Record: &ledger.Record{
+			ID:          tid,
+			AccessToken: tr.AccessToken,
+			Session:     ledger.NewSessionKey(conn.ClientID, org, user, tid),
+			Connection:  conn.Name,
+			Username:    username,
+			LoginURL:    conn.clientSettings().LoginURL,
+			CACert:      conn.CACert,
+		},
+		Answer: &ledger.Answer{
+			AccessToken: tr.AccessToken, Scope: tr.Scope, InstanceURL: tr.InstanceURL,
+			ID: tr.ID, TokenType: tr.TokenType, IssuedAt: tr.IssuedAt,
+		},
+		ReuseFor: conn.reuseInterval(),
 	}
-	g := &cachedGrant{tokenID: rec.ID, connection: conn.Name, resp: tr, grantedAt: now, reuseFor: conn.reuseInterval()}
-	if err := b.ledger.addToken(ctx, s, rec, g); err != nil {
-		b.revokeUnrecorded(ctx, rec)
-		b.deleteWAL(ctx, s, walID)
-		return nil, "", err
-	}
-	b.ledger.addHolder(rec.ID, hid, expires)
-	return g, walID, nil
 }
 
 // requestToken runs the role's OAuth flow. When Salesforce refuses the
@@ -79,7 +90,7 @@ func (b *backend) grantAndHold(ctx context.Context, s logical.Storage, r *role, 
 // pending key is tried: the admin has uploaded the new certificate, so the
 // pending key is promoted.
 func (b *backend) requestToken(ctx context.Context, s logical.Storage, r *role, conn *connection) (*tokenResponse, error) {
-	client, err := b.getClient(conn)
+	client, err := b.client(conn)
 	if err != nil {
 		return nil, err
 	}
@@ -116,63 +127,8 @@ func (b *backend) requestToken(ctx context.Context, s logical.Storage, r *role, 
 	return tr, nil
 }
 
-// errMissingCredential is a connection that cannot serve the role's flow:
-// the operator must fix the connection, so it is a 400.
-type errMissingCredential struct{ msg string }
-
-func (e errMissingCredential) Error() string { return e.msg }
-
-// revokeUnrecorded ends a token the ledger failed to record: no lease can
-// hold it, and without a record neither the sweep nor rollback could find it.
-func (b *backend) revokeUnrecorded(ctx context.Context, rec *tokenRecord) {
-	if b.ledger.token(rec.ID) != nil {
-		return
-	}
-	client, err := b.revokeClient(rec)
-	if err == nil {
-		err = client.Revoke(ctx, rec.AccessToken)
-	}
-	if err != nil {
-		b.Logger().Error("could not revoke a token whose grant failed half-way; it lives until its Salesforce session times out",
-			"connection", rec.Connection, "username", rec.Username, "error", err)
-	}
-}
-
-// revokeRecord ends a token at Salesforce and then forgets it. Called with
-// the user's lock held. An already-invalid token counts as revoked.
-func (b *backend) revokeRecord(ctx context.Context, s logical.Storage, rec *tokenRecord) error {
-	client, err := b.revokeClient(rec)
-	if err != nil {
-		return err
-	}
-	if err := client.Revoke(ctx, rec.AccessToken); err != nil {
-		b.Logger().Warn("revocation at salesforce failed; it will be retried",
-			"connection", rec.Connection, "username", rec.Username, "error", err)
-		return err
-	}
-	b.Logger().Debug("revoked token at salesforce", "connection", rec.Connection, "username", rec.Username)
-	return b.ledger.forget(ctx, s, rec.ID)
-}
-
-func (b *backend) deleteWAL(ctx context.Context, s logical.Storage, id string) {
-	if err := framework.DeleteWAL(ctx, s, id); err != nil {
-		// Harmless: rollback finds the token held and only drops the entry.
-		b.Logger().Warn("could not delete a grant's WAL entry", "error", err)
-	}
-}
-
-// credsError turns a grant failure into what the caller should see: a
-// refusal by Salesforce is a 400 with Salesforce's words and a hint,
-// Salesforce unreachable is a 502, anything else is ours (500).
-func credsError(err error) (*logical.Response, error) {
-	var sfErr *salesforceError
-	var unavail *unavailableError
-	var missing errMissingCredential
-	switch {
-	case errors.As(err, &sfErr), errors.As(err, &missing):
-		return logical.ErrorResponse(err.Error()), nil
-	case errors.As(err, &unavail):
-		return nil, logical.CodedError(502, err.Error())
-	}
-	return nil, err
+// cleanupContext is for what a failing request still does on its way out:
+// the request's own context may be the very thing that ended.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }

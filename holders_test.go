@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce/internal/ledger"
 )
 
 // countingStorage counts writes under the holder prefix, and can slow them
@@ -20,7 +22,7 @@ type countingStorage struct {
 }
 
 func (c *countingStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
-	if strings.HasPrefix(e.Key, ledgerHolderPrefix) {
+	if strings.HasPrefix(e.Key, ledger.HolderPrefix) {
 		c.holderPuts.Add(1)
 		time.Sleep(c.delay)
 	}
@@ -41,7 +43,7 @@ func (e *testEnv) restart() {
 		e.t.Fatal(err)
 	}
 	e.b = raw.(*backend)
-	e.b.ledger.now = e.clock.Now
+	e.b.ledger.SetClock(e.clock.Now)
 }
 
 func TestConcurrentReadsCommitHoldersTogether(t *testing.T) {
@@ -131,7 +133,7 @@ func TestRevokeAndRenewRewriteOnlyTheirBatch(t *testing.T) {
 		t.Fatal("the last lease's revocation left the token live")
 	}
 	// Nothing of the token is left in storage.
-	for _, prefix := range []string{ledgerTokenPrefix, ledgerHolderPrefix} {
+	for _, prefix := range []string{ledger.TokenPrefix, ledger.HolderPrefix} {
 		keys, err := logical.CollectKeysWithPrefix(context.Background(), e.storage, prefix)
 		if err != nil {
 			t.Fatal(err)
@@ -149,14 +151,14 @@ func TestSweepDeletesOrphanedHolders(t *testing.T) {
 	resp := e.creds("app")
 	// A holder recorded for a token the ledger has forgotten, as a read
 	// racing break glass can leave behind.
-	orphan := &holderBatch{tid: "deadbeef", id: "b1", holders: map[string]holderRecord{"h": {ExpiresAt: time.Now()}}}
-	if err := putBatch(context.Background(), e.storage, orphan); err != nil {
+	orphan := &logical.StorageEntry{Key: ledger.HolderPrefix + "deadbeef/b1", Value: []byte(`{"holders":{"h":{"expires_at":"2026-01-01T00:00:00Z"}}}`)}
+	if err := e.storage.Put(context.Background(), orphan); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.periodic(); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := logical.CollectKeysWithPrefix(context.Background(), e.storage, ledgerHolderPrefix)
+	keys, err := logical.CollectKeysWithPrefix(context.Background(), e.storage, ledger.HolderPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}

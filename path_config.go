@@ -110,9 +110,8 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	}
 	in := readConfigInput(d)
 
-	lock := connectionLock(name)
-	lock.Lock()
-	defer lock.Unlock()
+	unlock := b.connLocks.Lock(name)
+	defer unlock()
 
 	old, err := getConnection(ctx, req.Storage, name)
 	if err != nil {
@@ -132,7 +131,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if err := putConnection(ctx, req.Storage, plan.conn); err != nil {
 		return nil, err
 	}
-	b.resetClient(name)
+	b.connectionChanged()
 	b.logConfigWrite(old == nil, plan.conn, in.present())
 	return configWriteResponse(plan, gen), nil
 }
@@ -183,9 +182,8 @@ func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, d 
 	if err := validateName("name", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	lock := connectionLock(name)
-	lock.Lock()
-	defer lock.Unlock()
+	unlock := b.connLocks.Lock(name)
+	defer unlock()
 
 	roles, err := b.rolesUsingConnection(ctx, req.Storage, name)
 	if err != nil {
@@ -198,7 +196,7 @@ func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, d 
 	if err := req.Storage.Delete(ctx, configStoragePrefix+name); err != nil {
 		return nil, err
 	}
-	b.resetClient(name)
+	b.connectionChanged()
 	b.Logger().Info("connection deleted", "connection", name)
 	return nil, nil
 }

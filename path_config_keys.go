@@ -161,9 +161,8 @@ func (b *backend) pathConfigRotateKey(ctx context.Context, req *logical.Request,
 	if err := validateName("name", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	lock := connectionLock(name)
-	lock.Lock()
-	defer lock.Unlock()
+	unlock := b.connLocks.Lock(name)
+	defer unlock()
 
 	c, err := getConnection(ctx, req.Storage, name)
 	if err != nil {
@@ -196,7 +195,7 @@ func (b *backend) pathConfigRotateKey(ctx context.Context, req *logical.Request,
 	if err := putConnection(ctx, req.Storage, c); err != nil {
 		return nil, err
 	}
-	b.resetClient(name)
+	b.connectionChanged()
 	b.Logger().Info("prepared a pending key", "connection", name, "pending_key_fingerprint", gen.Fingerprint)
 	return resp, nil
 }
@@ -225,9 +224,8 @@ func (b *backend) pathConfigPromoteKey(ctx context.Context, req *logical.Request
 	if err := validateName("name", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	lock := connectionLock(name)
-	lock.Lock()
-	defer lock.Unlock()
+	unlock := b.connLocks.Lock(name)
+	defer unlock()
 
 	c, err := getConnection(ctx, req.Storage, name)
 	if err != nil {
@@ -243,7 +241,7 @@ func (b *backend) pathConfigPromoteKey(ctx context.Context, req *logical.Request
 	if err != nil {
 		return nil, err
 	}
-	b.resetClient(name)
+	b.connectionChanged()
 	return &logical.Response{Data: map[string]interface{}{"private_key_fingerprint": fp}}, nil
 }
 
@@ -258,9 +256,8 @@ func (b *backend) promotePendingKey(ctx context.Context, s logical.Storage, name
 	if pendingKeyPEM == "" {
 		return nil
 	}
-	lock := connectionLock(name)
-	lock.Lock()
-	defer lock.Unlock()
+	unlock := b.connLocks.Lock(name)
+	defer unlock()
 
 	c, err := getConnection(ctx, s, name)
 	if err != nil {

@@ -2,15 +2,14 @@ package salesforce
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce/internal/ledger"
 )
 
 func pathCreds(b *backend) []*framework.Path {
@@ -70,74 +69,53 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 	if conn == nil {
 		return logical.ErrorResponse("connection %q of role %q does not exist; write config/%s", r.Connection, name, r.Connection), nil
 	}
-	if err := b.ledger.ensureLoaded(ctx, req.Storage); err != nil {
+	if err := b.ledger.EnsureLoaded(ctx, req.Storage); err != nil {
 		return nil, err
 	}
-
-	ttl, maxTTL := b.leaseTTLs(r)
-	hid, err := newHolderID()
+	ttl, maxTTL, err := b.leaseTTLs(r)
 	if err != nil {
+		return responseFor(err)
+	}
+	h := ledger.Hold{GrantKey: grantKey(conn, r), Generation: conn.Generation, Role: name, TTL: ttl, Accept: r.accept}
+	lease, err := b.ledger.Reuse(ctx, req.Storage, h)
+	if lease == nil && err == nil {
+		lease, err = b.grant(ctx, req.Storage, r, conn, h)
+	}
+	if err != nil {
+		return responseFor(err)
+	}
+	if err := ctx.Err(); err != nil {
+		// Vault gave up on this request: the answer will never become a
+		// lease, so its holder must not keep the token alive.
+		b.abandon(ctx, req.Storage, lease)
 		return nil, err
 	}
-	key := userKey(conn.ClientID, r.GrantType, r.Username)
-	expires := b.ledger.now().Add(ttl)
-	g, walID := b.ledger.holdCurrent(key, conn.Name, hid, expires), ""
-	if g == nil {
-		if g, walID, err = b.grantAndHold(ctx, req.Storage, r, conn, key, hid, expires); err != nil {
-			return credsError(err)
-		}
-	}
-	if extra := scopesOutside(g.resp.Scope, r.Scopes); len(extra) > 0 {
-		b.abandonHolder(ctx, req.Storage, g.tokenID, hid, walID)
-		return logical.ErrorResponse("salesforce granted scopes outside role %q's ceiling: %s; remove them from the Connected App's OAuth scopes or add them to the role's scopes",
-			name, strings.Join(extra, ", ")), nil
-	}
-	h := holderRecord{ExpiresAt: expires, Role: name}
-	if err := b.ledger.persistHolder(ctx, req.Storage, g.tokenID, hid, h); err != nil {
-		b.abandonHolder(ctx, req.Storage, g.tokenID, hid, walID)
-		return nil, err
-	}
-	if walID != "" {
-		b.deleteWAL(ctx, req.Storage, walID)
-	}
-	return b.credsResponse(r, g, hid, ttl, maxTTL), nil
+	b.ledger.Handed(lease.HolderID)
+	return b.credsResponse(r, lease, ttl, maxTTL), nil
 }
 
-// abandonHolder undoes a holder whose read failed. If that leaves the token
-// unheld it is revoked; if the revocation fails too, the grant's WAL entry is
-// kept so that rollback (or else the sweep) finishes the job.
-func (b *backend) abandonHolder(ctx context.Context, s logical.Storage, tid, hid, walID string) {
-	if err := b.releaseHolder(ctx, s, tid, hid); err != nil {
-		b.Logger().Error("could not revoke a token whose read failed; rollback and the sweep will retry", "error", err)
-		return
-	}
-	if walID != "" {
-		b.deleteWAL(ctx, s, walID)
-	}
-}
-
-func (b *backend) credsResponse(r *role, g *cachedGrant, hid string, ttl, maxTTL time.Duration) *logical.Response {
-	tr := g.resp
+func (b *backend) credsResponse(r *role, lease *ledger.Lease, ttl, maxTTL time.Duration) *logical.Response {
+	a := lease.Answer
 	data := map[string]interface{}{
-		"access_token": tr.AccessToken,
-		"instance_url": tr.InstanceURL,
-		"scope":        tr.Scope,
-		"token_type":   tr.TokenType,
-		"id":           tr.ID,
+		"access_token": a.AccessToken,
+		"instance_url": a.InstanceURL,
+		"scope":        a.Scope,
+		"token_type":   a.TokenType,
+		"id":           a.ID,
 	}
 	if r.Username != "" {
 		data["username"] = r.Username
 	}
-	if org, user, ok := parseIdentityURL(tr.ID); ok {
+	if org, user, ok := parseIdentityURL(a.ID); ok {
 		data["organization_id"] = org
 		data["user_id"] = user
 	}
-	if tr.IssuedAt != "" {
-		data["issued_at"] = tr.IssuedAt
+	if a.IssuedAt != "" {
+		data["issued_at"] = a.IssuedAt
 	}
 	internal := map[string]interface{}{
-		"token_id":   g.tokenID,
-		"holder_id":  hid,
+		"token_id":   lease.TokenID,
+		"holder_id":  lease.HolderID,
 		"role":       r.Name,
 		"connection": r.Connection,
 		"ttl":        int64(ttl.Seconds()),
@@ -151,21 +129,27 @@ func (b *backend) credsResponse(r *role, g *cachedGrant, hid string, ttl, maxTTL
 }
 
 // leaseTTLs is the role's TTL and max TTL, defaulted to and capped by the
-// mount's.
-func (b *backend) leaseTTLs(r *role) (ttl, maxTTL time.Duration) {
-	sys := b.System()
-	maxTTL = sys.MaxLeaseTTL()
+// mount's. The mount's come from Vault; when Vault cannot answer, the last
+// good answer is used, and without one the read fails: a lease of TTL 0
+// would be given the mount's default by Vault while its holder expired at
+// once.
+func (b *backend) leaseTTLs(r *role) (ttl, maxTTL time.Duration, err error) {
+	def, mountMax, ok := mountTTLs(b.System())
+	if !ok {
+		return 0, 0, errVaultUnavailable{"vault did not answer the mount's lease TTLs; try again"}
+	}
+	maxTTL = mountMax
 	if r.MaxTTL > 0 && r.MaxTTL < maxTTL {
 		maxTTL = r.MaxTTL
 	}
 	ttl = r.TTL
 	if ttl <= 0 {
-		ttl = sys.DefaultLeaseTTL()
+		ttl = def
 	}
 	if ttl > maxTTL {
 		ttl = maxTTL
 	}
-	return ttl, maxTTL
+	return ttl, maxTTL, nil
 }
 
 // parseIdentityURL reads org and user IDs from https://host/id/<org>/<user>.
@@ -179,14 +163,6 @@ func parseIdentityURL(id string) (org, user string, ok bool) {
 		return "", "", false
 	}
 	return parts[0], parts[1], true
-}
-
-func newHolderID() (string, error) {
-	var buf [16]byte
-	if _, err := rand.Read(buf[:]); err != nil {
-		return "", fmt.Errorf("error generating a holder ID: %w", err)
-	}
-	return hex.EncodeToString(buf[:]), nil
 }
 
 const pathCredsHelpSyn = `Get a short-lived Salesforce access token for a role.`

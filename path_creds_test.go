@@ -72,9 +72,25 @@ func TestScopeCeilingRefusesExtraScopes(t *testing.T) {
 		t.Fatalf("want a 400 and no lease, got err=%v resp=%#v", err, resp)
 	}
 	assertContains(t, errText(resp, err), "web", "refresh_token", "narrow")
+	// The refusal costs the one grant and nothing more: further refused
+	// reads within reuse_interval call salesforce not at all.
+	for i := 0; i < 3; i++ {
+		if resp, err := e.do(logical.ReadOperation, "creds/narrow", nil); err != nil || !resp.IsError() {
+			t.Fatalf("read %d: want a 400, got err=%v resp=%#v", i+2, err, resp)
+		}
+	}
+	if st := e.emu.Stats(); st.TokenCalls != 1 || st.RevokeCalls != 0 {
+		t.Errorf("4 refused reads made %d token and %d revoke calls, want 1 and 0", st.TokenCalls, st.RevokeCalls)
+	}
+	// No lease holds the refused token: the sweep ends it once the grace
+	// has passed.
+	e.clock.Advance(sweepGrace + time.Second)
+	if err := e.periodic(); err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range e.emu.Stats().Sessions {
 		if s.Active {
-			t.Errorf("a token refused by the ceiling is still live at salesforce (%s)", s.Username)
+			t.Errorf("a token refused by the ceiling is still live at salesforce after the sweep (%s)", s.Username)
 		}
 	}
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce/internal/ledger"
 )
 
 const (
@@ -27,18 +29,6 @@ type role struct {
 	Scopes     []string      `json:"scopes,omitempty"`
 	TTL        time.Duration `json:"ttl,omitempty"`
 	MaxTTL     time.Duration `json:"max_ttl,omitempty"`
-}
-
-// userKey names the Salesforce session a role's grants land in. Salesforce
-// shares one token per Connected App and user, whatever Vault connection or
-// role asked, so grants and revocations are serialised and tokens are cached
-// by this key rather than by role or connection name.
-func userKey(clientID, grantType, username string) string {
-	if grantType == grantClientCredentials {
-		// The Run As user is set on the app, not in the request.
-		return clientID + "\x00client_credentials"
-	}
-	return clientID + "\x00user\x00" + strings.ToLower(username)
 }
 
 func getRole(ctx context.Context, s logical.Storage, name string) (*role, error) {
@@ -100,9 +90,22 @@ var scopeImplies = map[string][]string{
 	"openid":        {"profile", "email", "address", "phone"},
 }
 
-// scopesOutside returns the granted scopes the ceiling does not allow.
-// "full" in the ceiling allows everything, as it does at Salesforce.
+// accept checks a token answer against the role's scope ceiling, for the
+// ledger, before any lease of it is recorded.
+func (r *role) accept(a *ledger.Answer) error {
+	if extra := scopesOutside(a.Scope, r.Scopes); len(extra) > 0 {
+		return errOutsideCeiling{role: r.Name, extra: extra}
+	}
+	return nil
+}
+
+// scopesOutside returns the granted scopes the ceiling does not allow. An
+// empty ceiling is no ceiling (the role's write warned about it); "full" in
+// the ceiling allows everything, as it does at Salesforce.
 func scopesOutside(granted string, ceiling []string) []string {
+	if len(ceiling) == 0 {
+		return nil
+	}
 	allowed := map[string]bool{}
 	for _, c := range ceiling {
 		c = strings.ToLower(c)

@@ -30,7 +30,8 @@ type cachedSystemView struct {
 
 	mu      sync.Mutex
 	fetched time.Time
-	answers sysAnswers
+	answers sysAnswers // the last good answer
+	good    bool
 }
 
 func newCachedSystemView(sys logical.SystemView) logical.SystemView {
@@ -46,28 +47,43 @@ type sysAnswers struct {
 	defTTL, maxTTL time.Duration
 }
 
-func (c *cachedSystemView) LocalMount() bool                          { return c.get().local }
-func (c *cachedSystemView) ReplicationState() consts.ReplicationState { return c.get().repl }
-func (c *cachedSystemView) DefaultLeaseTTL() time.Duration            { return c.get().defTTL }
-func (c *cachedSystemView) MaxLeaseTTL() time.Duration                { return c.get().maxTTL }
+func (c *cachedSystemView) LocalMount() bool                          { a, _ := c.get(); return a.local }
+func (c *cachedSystemView) ReplicationState() consts.ReplicationState { a, _ := c.get(); return a.repl }
+func (c *cachedSystemView) DefaultLeaseTTL() time.Duration            { a, _ := c.get(); return a.defTTL }
+func (c *cachedSystemView) MaxLeaseTTL() time.Duration                { a, _ := c.get(); return a.maxTTL }
 
-func (c *cachedSystemView) get() sysAnswers {
+// get answers from the copy while it is fresh, else asks Vault again. The
+// gRPC client answers zero values when a call failed, and a mount's TTLs are
+// never zero: an answer with a zero TTL is a failed one, and the last good
+// answer stands in for it, however old. ok is false only while Vault has
+// never answered.
+func (c *cachedSystemView) get() (a sysAnswers, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
 	if !c.fetched.IsZero() && now.Sub(c.fetched) < sysViewRefresh && !now.Before(c.fetched) {
-		return c.answers
+		return c.answers, true
 	}
-	a := sysAnswers{
+	a = sysAnswers{
 		local:  c.SystemView.LocalMount(),
 		repl:   c.SystemView.ReplicationState(),
 		defTTL: c.SystemView.DefaultLeaseTTL(),
 		maxTTL: c.SystemView.MaxLeaseTTL(),
 	}
-	// The gRPC client answers zero values when a call failed: keep only a
-	// complete answer (a mount's TTLs are never zero).
 	if a.defTTL > 0 && a.maxTTL > 0 {
-		c.answers, c.fetched = a, now
+		c.answers, c.fetched, c.good = a, now, true
+		return a, true
 	}
-	return a
+	return c.answers, c.good
+}
+
+// mountTTLs is the mount's default and maximum lease TTL, never a zero
+// taken from a failed call: ok is false when Vault gave no good answer.
+func mountTTLs(sys logical.SystemView) (def, maxTTL time.Duration, ok bool) {
+	if c, isCached := sys.(*cachedSystemView); isCached {
+		a, ok := c.get()
+		return a.defTTL, a.maxTTL, ok
+	}
+	def, maxTTL = sys.DefaultLeaseTTL(), sys.MaxLeaseTTL()
+	return def, maxTTL, def > 0 && maxTTL > 0
 }

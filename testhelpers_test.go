@@ -110,7 +110,7 @@ func newTestEnv(t testing.TB, mutate func(*sfemu.Config)) *testEnv {
 	}
 	b := raw.(*backend)
 	clock := &testClock{now: time.Now()}
-	b.ledger.now = clock.Now
+	b.ledger.SetClock(clock.Now)
 	t.Cleanup(func() { b.Cleanup(context.Background()) })
 
 	return &testEnv{

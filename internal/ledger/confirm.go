@@ -1,0 +1,170 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// A holder is written before its creds answer leaves, and Vault registers
+// the lease only once the answer arrives. If the answer is lost (Vault's
+// request deadline passed, or Vault died before registering), no lease will
+// ever revoke the holder, and it would keep its token alive for the lease's
+// whole TTL: the mount's maximum, 768 hours by default, when the role sets
+// none. So a holder counts with its lease's expiry only once it is known to
+// belong to a registered lease, and until then for at most ProvisionalTTL:
+//
+//   - a renewal confirms it (Vault renews only leases it registered);
+//   - a backend instance confirms its own holders in bulk: once a read has
+//     answered and RegistrationMargin has passed while this instance (so
+//     Vault, which would have killed it) is alive, Vault has registered the
+//     lease or failed and revoked it. Each instance writes holders under its
+//     own epoch, and records in ledger/epochs/<epoch> how far that is true
+//     for its batches, at every sweep and when it is cleaned up; a batch
+//     written before that time is confirmed.
+//
+// After a restart or failover, the holders of the last moments before a
+// crash stay provisional: their tokens are revoked ProvisionalTTL after
+// they were written unless a renewal confirms them. A crash can thus cut a
+// few leases short; it can no longer leave a token alive for weeks.
+
+// unreturned is a holder whose read may not have answered yet.
+type unreturned struct {
+	added    time.Time
+	returned time.Time // zero until the read answered
+}
+
+type epochEntry struct {
+	ConfirmedThrough time.Time `json:"confirmed_through"`
+}
+
+// liveMarkerLocked is the time before which every holder this instance
+// recorded belongs to a lease Vault has registered (or revoked): the oldest
+// holder whose read has not answered, or answered too recently, bounds it.
+func (l *Ledger) liveMarkerLocked(now time.Time, margin time.Duration) time.Time {
+	marker := now
+	for hid, u := range l.unreturned {
+		if !u.returned.IsZero() && now.Sub(u.returned) >= margin {
+			delete(l.unreturned, hid)
+			continue
+		}
+		if u.added.Before(marker) {
+			marker = u.added
+		}
+	}
+	return marker
+}
+
+// confirmedLocked reports whether a durable holder is known to belong to a
+// registered lease.
+func (l *Ledger) confirmedLocked(h *holder, now time.Time) bool {
+	if h.confirmed {
+		return true
+	}
+	through := l.epochs[h.batch.epoch]
+	if h.batch.epoch == l.epoch {
+		through = l.liveMarkerLocked(now, l.opts.RegistrationMargin)
+	}
+	return h.batch.writtenAt.Before(through)
+}
+
+// expiryLocked is when the sweep may drop a holder: its lease's expiry once
+// confirmed, at most ProvisionalTTL after it was written until then. A
+// holder still being written never expires.
+func (l *Ledger) expiryLocked(h *holder, now time.Time) (time.Time, bool) {
+	if h.batch == nil {
+		return time.Time{}, false
+	}
+	if l.confirmedLocked(h, now) {
+		return h.expiresAt, true
+	}
+	provisional := h.batch.writtenAt.Add(l.opts.ProvisionalTTL)
+	if provisional.Before(h.expiresAt) {
+		return provisional, true
+	}
+	return h.expiresAt, true
+}
+
+// Confirm records how far this instance's holders are confirmed.
+func (l *Ledger) Confirm(ctx context.Context, s logical.Storage) error {
+	l.mu.Lock()
+	through := l.liveMarkerLocked(l.now(), l.opts.RegistrationMargin)
+	l.mu.Unlock()
+	return l.writeEpoch(ctx, s, through)
+}
+
+// Close is called when the backend is torn down (seal, step-down, plugin
+// reload): Vault has answered every request by then, so every read that
+// answered has its lease registered.
+func (l *Ledger) Close(ctx context.Context, s logical.Storage) error {
+	l.mu.Lock()
+	through := l.liveMarkerLocked(l.now(), 0)
+	l.mu.Unlock()
+	return l.writeEpoch(ctx, s, through)
+}
+
+func (l *Ledger) writeEpoch(ctx context.Context, s logical.Storage, through time.Time) error {
+	entry, err := logical.StorageEntryJSON(EpochPrefix+l.epoch, epochEntry{ConfirmedThrough: through})
+	if err != nil {
+		return fmt.Errorf("error encoding the ledger's epoch: %w", err)
+	}
+	if err := s.Put(ctx, entry); err != nil {
+		return fmt.Errorf("error recording which leases this instance confirmed: %w", err)
+	}
+	l.mu.Lock()
+	l.epochs[l.epoch] = through
+	l.mu.Unlock()
+	return nil
+}
+
+func loadEpochs(ctx context.Context, s logical.Storage) (map[string]time.Time, error) {
+	ids, err := s.List(ctx, EpochPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("error listing the ledger's epochs: %w", err)
+	}
+	epochs := make(map[string]time.Time, len(ids))
+	for _, id := range ids {
+		entry, err := s.Get(ctx, EpochPrefix+id)
+		if err != nil {
+			return nil, fmt.Errorf("error reading the ledger's epoch %s: %w", id, err)
+		}
+		if entry == nil {
+			continue
+		}
+		var e epochEntry
+		if err := entry.DecodeJSON(&e); err != nil {
+			return nil, fmt.Errorf("error decoding the ledger's epoch %s: %w", id, err)
+		}
+		epochs[id] = e.ConfirmedThrough
+	}
+	return epochs, nil
+}
+
+// pruneEpochs deletes the records of other instances that no batch names.
+func (l *Ledger) pruneEpochs(ctx context.Context, s logical.Storage) error {
+	l.mu.Lock()
+	used := map[string]bool{l.epoch: true}
+	for _, tok := range l.tokens {
+		for _, b := range tok.batches {
+			used[b.epoch] = true
+		}
+	}
+	var unused []string
+	for id := range l.epochs {
+		if !used[id] {
+			unused = append(unused, id)
+		}
+	}
+	l.mu.Unlock()
+	for _, id := range unused {
+		if err := s.Delete(ctx, EpochPrefix+id); err != nil {
+			return fmt.Errorf("error deleting the ledger's epoch %s: %w", id, err)
+		}
+		l.mu.Lock()
+		delete(l.epochs, id)
+		l.mu.Unlock()
+	}
+	return nil
+}
