@@ -40,21 +40,24 @@ type epochEntry struct {
 	ConfirmedThrough time.Time `json:"confirmed_through"`
 }
 
-// liveMarkerLocked is the time before which every holder this instance
-// recorded belongs to a lease Vault has registered (or revoked): the oldest
-// holder whose read has not answered, or answered too recently, bounds it.
+// liveMarkerLocked is the time up to which every holder this instance
+// recorded belongs to a lease Vault has registered (or revoked): just before
+// the oldest holder whose read has not answered, or answered too recently.
 func (l *Ledger) liveMarkerLocked(now time.Time, margin time.Duration) time.Time {
-	marker := now
+	var oldest time.Time
 	for hid, u := range l.unreturned {
 		if !u.returned.IsZero() && now.Sub(u.returned) >= margin {
 			delete(l.unreturned, hid)
 			continue
 		}
-		if u.added.Before(marker) {
-			marker = u.added
+		if oldest.IsZero() || u.added.Before(oldest) {
+			oldest = u.added
 		}
 	}
-	return marker
+	if oldest.IsZero() {
+		return now
+	}
+	return oldest.Add(-time.Nanosecond)
 }
 
 // confirmedLocked reports whether a durable holder is known to belong to a
@@ -67,7 +70,7 @@ func (l *Ledger) confirmedLocked(h *holder, now time.Time) bool {
 	if h.batch.epoch == l.epoch {
 		through = l.liveMarkerLocked(now, l.opts.RegistrationMargin)
 	}
-	return h.batch.writtenAt.Before(through)
+	return !h.batch.writtenAt.After(through)
 }
 
 // expiryLocked is when the sweep may drop a holder: its lease's expiry once

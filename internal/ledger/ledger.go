@@ -126,12 +126,26 @@ func newEpoch() string {
 	return hex.EncodeToString(buf[:])
 }
 
+// reset empties what storage holds; what this instance knows of its own
+// requests in flight (unreturned, inflight) stays.
 func (l *Ledger) reset() {
 	l.tokens = map[string]*token{}
 	l.grants = map[string]*cachedGrant{}
 	l.revoked = map[string]time.Time{}
-	l.unreturned = map[string]unreturned{}
 	l.epochs = map[string]time.Time{}
+	if l.unreturned == nil {
+		l.unreturned = map[string]unreturned{}
+	}
+}
+
+// answeringLocked: a read recorded a holder and has not answered yet.
+func (l *Ledger) answeringLocked() bool {
+	for _, u := range l.unreturned {
+		if u.returned.IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 // SetClock replaces the clock; for tests.
@@ -161,7 +175,7 @@ func (l *Ledger) MarkStale() {
 // would lose it).
 func (l *Ledger) EnsureLoaded(ctx context.Context, s logical.Storage) error {
 	l.mu.Lock()
-	need := !l.loaded || (l.stale && len(l.unreturned) == 0 && l.inflight.empty())
+	need := !l.loaded || (l.stale && !l.answeringLocked() && l.inflight.empty())
 	l.mu.Unlock()
 	if !need {
 		return nil
