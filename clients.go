@@ -25,6 +25,8 @@ const maxCachedClients = 64
 type clientCache struct {
 	mu      sync.Mutex
 	clients map[clientSettings]*sfClient
+	// retry replaces the clients' retry policy when set (tests).
+	retry *retryPolicy
 }
 
 func newClientCache() *clientCache {
@@ -40,6 +42,9 @@ func (c *clientCache) get(s clientSettings, logger hclog.Logger) (*sfClient, err
 	cl, err := newClient(s, logger)
 	if err != nil {
 		return nil, err
+	}
+	if c.retry != nil {
+		cl.retry = *c.retry
 	}
 	if len(c.clients) >= maxCachedClients {
 		c.dropLocked()
