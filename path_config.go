@@ -236,6 +236,13 @@ allow_non_salesforce_host=true. Changing login_url, audience, ca_cert or
 allow_non_salesforce_host on a connection that holds a key or a secret
 requires that key or secret (or generate_key=true) in the same request, so
 that stored credentials are never redirected by someone who does not hold them.
+
+One Connected App and Salesforce user belong to one mount (and one cluster).
+Salesforce hands every grant for an app and user the same token, so two
+mounts, or two Vault clusters, that grant for the same app and user share a
+session without knowing of each other's leases: when one revokes its last
+lease it ends the token the other's leases still hold. Give each mount its
+own Connected App, or its own integration users.
 `
 
 const pathConfigListHelpSyn = `List the configured connections.`
