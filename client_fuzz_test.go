@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// The seeds are the answers salesforce-oauth.md describes, plus the odd
+// The seeds are the answers docs/salesforce-protocol.md describes, plus the odd
 // ones a gateway or a maintenance window produces.
 var tokenAnswerSeeds = []struct {
 	status int
