@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// TestErrorTable walks every row of the error table in
-// shared/salesforce-oauth.md: status, content type, and the exact error and
+// TestErrorTable walks every row of the grant error table in
+// docs/salesforce-protocol.md: status, content type, and the exact error and
 // error_description a client matches on.
 func TestErrorTable(t *testing.T) {
 	h := newHarness(t, nil)

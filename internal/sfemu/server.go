@@ -1,7 +1,7 @@
 // Package sfemu emulates the parts of Salesforce that the Vault plugin
 // talks to: the OAuth token, revoke, introspect and userinfo endpoints, the
 // identity URL and a sliver of the REST API. It follows
-// shared/salesforce-oauth.md to the letter, so that a plugin that passes
+// docs/salesforce-protocol.md to the letter, so that a plugin that passes
 // against it also works against a real org.
 package sfemu
 

@@ -31,7 +31,7 @@ const (
 	maxFormBytes = 64 << 10
 )
 
-// The error table of salesforce-oauth.md, word for word.
+// The grant error table of docs/salesforce-protocol.md, word for word.
 const (
 	descNotApproved    = "user hasn't approved this consumer"
 	descBadAudience    = "audience is invalid"
