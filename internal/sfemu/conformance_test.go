@@ -14,7 +14,6 @@ import (
 // error_description a client matches on.
 func TestErrorTable(t *testing.T) {
 	h := newHarness(t, nil)
-	hour := time.Now().Add(time.Hour).Unix()
 	past := time.Now().Add(-time.Minute).Unix()
 	jwt := func(over map[string]any) func() answer { return func() answer { return h.jwtGrant(over) } }
 	otherSigned := func() answer {
@@ -53,7 +52,8 @@ func TestErrorTable(t *testing.T) {
 		{"missing assertion", rawAssertion(""), "invalid_grant", "invalid assertion"},
 		{"alg not RS256", hs256, "invalid_grant", "invalid assertion"},
 		{"exp in the past", jwt(map[string]any{"exp": past}), "invalid_grant", "expired authorization code"},
-		{"exp beyond 3 minutes", jwt(map[string]any{"exp": hour}), "invalid_grant", "invalid assertion"},
+		{"exp in the past as a string", jwt(map[string]any{"exp": strconv.FormatInt(past, 10)}), "invalid_grant", "expired authorization code"},
+		{"exp not a number", jwt(map[string]any{"exp": "soon"}), "invalid_grant", "invalid assertion"},
 		{"exp missing", jwt(map[string]any{"exp": nil}), "invalid_grant", "invalid assertion"},
 		{"IP restricted", jwt(map[string]any{"sub": "dave@example.com"}), "invalid_grant", "IP restricted or invalid login hours"},
 		{"unknown consumer key", jwt(map[string]any{"iss": "3MVG9unknown"}), "invalid_client_id", "client identifier invalid"},
@@ -157,19 +157,23 @@ func TestDefaultLoginRateIs3600(t *testing.T) {
 }
 
 // TestJWTAccepted covers the forms of a good assertion that real clients
-// send: exp as a string (simple-salesforce), prn instead of sub, each
-// accepted audience, aud as a one-element array.
+// send: exp as a string (simple-salesforce), exp far ahead or in
+// milliseconds (Salesforce CLI), prn instead of sub, each accepted
+// audience, aud as a one-element array.
 func TestJWTAccepted(t *testing.T) {
 	h := newHarness(t, nil)
 	exp := time.Now().Add(2 * time.Minute).Unix()
+	millis := time.Now().UnixMilli() + 300
 	cases := map[string]map[string]any{
-		"exp as string":          {"exp": strconv.FormatInt(exp, 10)},
-		"exp at the 3 min bound": {"exp": time.Now().Add(3 * time.Minute).Unix()},
-		"login audience":         {"aud": "https://login.salesforce.com"},
-		"test audience":          {"aud": "https://test.salesforce.com"},
-		"aud as array":           {"aud": []string{h.base}},
-		"prn wins over sub":      {"prn": "alice@example.com", "sub": "bob@example.com"},
-		"extra claims":           {"iat": time.Now().Unix(), "jti": "x", "nbf": time.Now().Unix()},
+		"exp as string":             {"exp": strconv.FormatInt(exp, 10)},
+		"exp an hour ahead":         {"exp": time.Now().Add(time.Hour).Unix()},
+		"exp in milliseconds":       {"exp": millis},
+		"exp in milliseconds, text": {"exp": strconv.FormatInt(millis, 10)},
+		"login audience":            {"aud": "https://login.salesforce.com"},
+		"test audience":             {"aud": "https://test.salesforce.com"},
+		"aud as array":              {"aud": []string{h.base}},
+		"prn wins over sub":         {"prn": "alice@example.com", "sub": "bob@example.com"},
+		"extra claims":              {"iat": time.Now().Unix(), "jti": "x", "nbf": time.Now().Unix()},
 	}
 	for name, over := range cases {
 		t.Run(name, func(t *testing.T) {
