@@ -245,6 +245,8 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		default:
 			method(http.MethodPost)
 		}
+	case p == "audiences":
+		e.serveAdminAudiences(w, r, method)
 	case strings.HasPrefix(p, "apps/"):
 		e.serveAdminApp(w, r, strings.TrimPrefix(p, "apps/"), method)
 	default:

@@ -31,9 +31,15 @@ const (
 // Config is the emulated org: its id, the audiences its token endpoint
 // accepts, its session policy and its Connected Apps.
 type Config struct {
-	OrgID                 string   `json:"org_id"`
-	Audiences             []string `json:"audiences"`
-	SessionTimeoutSeconds int      `json:"session_timeout_seconds"`
+	OrgID string `json:"org_id"`
+	// Audiences are the JWT aud values accepted besides the emulator's own
+	// URL, e.g. https://login.salesforce.com; a trailing slash is dropped.
+	Audiences []string `json:"audiences"`
+	// AcceptOwnURL defaults to true: the emulator's base URL is accepted
+	// as aud, as an org accepts its My Domain. False leaves Audiences
+	// alone, as Salesforce documents the flow.
+	AcceptOwnURL          *bool `json:"accept_own_url,omitempty"`
+	SessionTimeoutSeconds int   `json:"session_timeout_seconds"`
 	// ReuseSessions defaults to true (Salesforce's behaviour); false issues
 	// a new token per grant so that tests can cover both worlds.
 	ReuseSessions *bool `json:"reuse_sessions"`
@@ -130,6 +136,8 @@ func LoadConfig(path string) (Config, error) {
 }
 
 func (c *Config) reuse() bool { return c.ReuseSessions == nil || *c.ReuseSessions }
+
+func (c *Config) acceptOwnURL() bool { return c.AcceptOwnURL == nil || *c.AcceptOwnURL }
 
 func validOrgID(id string) bool {
 	if len(id) != 15 && len(id) != 18 || !strings.HasPrefix(id, "00D") {

@@ -26,15 +26,18 @@ const (
 // Emulator is one emulated Salesforce org. It is an http.Handler and is
 // safe for concurrent use.
 type Emulator struct {
-	mu          sync.Mutex
-	orgID       string
-	audiences   []string
-	timeout     time.Duration
-	reuse       bool
-	inactiveOrg bool
-	rateLimit   int
-	apps        map[string]*appState
-	baseURL     string
+	mu        sync.Mutex
+	orgID     string
+	audiences []string
+	// acceptOwnURL: the base URL is an accepted audience, as an org's My
+	// Domain is.
+	acceptOwnURL bool
+	timeout      time.Duration
+	reuse        bool
+	inactiveOrg  bool
+	rateLimit    int
+	apps         map[string]*appState
+	baseURL      string
 
 	sessions map[string]*session     // by access token
 	live     map[sessionKey]*session // the reusable session of an app and user
@@ -70,21 +73,20 @@ func New(cfg Config) (*Emulator, error) {
 		cfg.LoginRateLimitPerHour = defaultLoginRateLimit
 	}
 	e := &Emulator{
-		orgID:       cfg.OrgID,
-		timeout:     time.Duration(cfg.SessionTimeoutSeconds) * time.Second,
-		reuse:       cfg.reuse(),
-		inactiveOrg: cfg.InactiveOrg,
-		rateLimit:   cfg.LoginRateLimitPerHour,
-		apps:        map[string]*appState{},
-		closed:      make(chan struct{}),
+		orgID:        cfg.OrgID,
+		acceptOwnURL: cfg.acceptOwnURL(),
+		timeout:      time.Duration(cfg.SessionTimeoutSeconds) * time.Second,
+		reuse:        cfg.reuse(),
+		inactiveOrg:  cfg.InactiveOrg,
+		rateLimit:    cfg.LoginRateLimitPerHour,
+		apps:         map[string]*appState{},
+		closed:       make(chan struct{}),
 	}
-	for _, a := range cfg.Audiences {
-		// A trailing slash is what Salesforce refuses in aud, so the
-		// configured URL is the form without it.
-		if a = strings.TrimRight(a, "/"); a != "" {
-			e.audiences = append(e.audiences, a)
-		}
+	auds, err := normalizeAudiences(cfg.Audiences)
+	if err != nil {
+		return nil, err
 	}
+	e.audiences = auds
 	for _, a := range cfg.Apps {
 		s, err := newAppState(a)
 		if err != nil {
@@ -101,7 +103,8 @@ func New(cfg Config) (*Emulator, error) {
 }
 
 // SetBaseURL sets the emulator's own URL: the instance_url and identity URL
-// it hands out, and always an accepted audience (it acts as My Domain).
+// it hands out, and an accepted audience unless AcceptOwnURL is off (it
+// acts as the org's My Domain).
 func (e *Emulator) SetBaseURL(u string) {
 	e.mu.Lock()
 	e.baseURL = strings.TrimRight(u, "/")

@@ -119,8 +119,7 @@ func (e *Emulator) grantJWT(r *http.Request, form url.Values) (*tokenAnswer, *gr
 	}
 	e.mu.Lock()
 	app := e.apps[a.str("iss")]
-	base := e.baseLocked(r)
-	audiences := append([]string{base}, e.audiences...)
+	audiences := e.acceptedAudiencesLocked(r)
 	e.mu.Unlock()
 	if app == nil {
 		return nil, &grantError{"invalid_client_id", descBadClientID}
