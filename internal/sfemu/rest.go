@@ -235,7 +235,7 @@ func (e *Emulator) serveData(w http.ResponseWriter, r *http.Request) {
 	}
 	verPart, resource, _ := strings.Cut(rest, "/")
 	resource = strings.TrimSuffix(resource, "/")
-	s, _, ok := e.authenticate(w, r)
+	s, base, ok := e.authenticate(w, r)
 	if !ok {
 		return
 	}
@@ -247,7 +247,10 @@ func (e *Emulator) serveData(w http.ResponseWriter, r *http.Request) {
 	prefix := "/services/data/v" + ver
 	switch resource {
 	case "":
+		// Resources by Version: relative URLs, except identity, the
+		// absolute identity URL of the token's user (jsforce reads it).
 		writeJSON(w, http.StatusOK, map[string]string{
+			"identity": base + "/id/" + e.orgID + "/" + s.userID,
 			"limits":   prefix + "/limits",
 			"query":    prefix + "/query",
 			"sobjects": prefix + "/sobjects",

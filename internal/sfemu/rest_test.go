@@ -153,3 +153,42 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionResources: GET /services/data/vNN.N lists that version's
+// resources, relative URLs but for identity, the absolute identity URL of
+// the token's user. jsforce, given only an access token, follows it.
+func TestVersionResources(t *testing.T) {
+	h := newHarness(t, nil)
+	tok := h.mustToken(nil)
+	identity := h.base + "/id/00D5g000004XyZaEAK/005000000000001AAA"
+	for _, p := range []string{"/services/data/v65.0", "/services/data/v65.0/"} {
+		a := h.get(p, tok)
+		if a.status != 200 || a.ctype != contentTypeJSON {
+			t.Fatalf("%s: %d %q %s", p, a.status, a.ctype, a.body)
+		}
+		m := a.json(t)
+		want := map[string]any{
+			"identity": identity,
+			"query":    "/services/data/v65.0/query",
+			"sobjects": "/services/data/v65.0/sobjects",
+			"limits":   "/services/data/v65.0/limits",
+		}
+		for k, v := range want {
+			if m[k] != v {
+				t.Errorf("%s: %s = %v, want %v", p, k, m[k], v)
+			}
+		}
+	}
+	// The identity URL it lists answers for that token.
+	path := strings.TrimPrefix(identity, h.base)
+	if a := h.get(path, tok); a.status != 200 || a.json(t)["username"] != "alice@example.com" {
+		t.Errorf("identity %s: %d %s", path, a.status, a.body)
+	}
+	// A dead token: the REST API's 401 array.
+	h.revoke(tok)
+	a := h.get("/services/data/v65.0", tok)
+	var errs []restError
+	if a.status != 401 || a.ctype != contentTypeJSON || json.Unmarshal(a.body, &errs) != nil || len(errs) != 1 || errs[0].ErrorCode != "INVALID_SESSION_ID" {
+		t.Errorf("dead token: %d %q %s", a.status, a.ctype, a.body)
+	}
+}
