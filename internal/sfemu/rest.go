@@ -263,22 +263,7 @@ func (e *Emulator) serveData(w http.ResponseWriter, r *http.Request) {
 			"FileStorageMB":                     map[string]int{"Max": 20, "Remaining": 20},
 		})
 	case "query":
-		q := r.URL.Query().Get("q")
-		if strings.TrimSpace(q) == "" {
-			e.count("MALFORMED_QUERY")
-			writeJSON(w, http.StatusBadRequest, []restError{{ErrorCode: "MALFORMED_QUERY", Message: "A query string has to be specified"}})
-			return
-		}
-		// A canned answer: the emulator checks sessions, not SOQL.
-		writeJSON(w, http.StatusOK, map[string]any{
-			"totalSize": 1,
-			"done":      true,
-			"records": []map[string]any{{
-				"attributes": map[string]string{"type": "User", "url": prefix + "/sobjects/User/" + s.userID},
-				"Id":         s.userID,
-				"Username":   s.username,
-			}},
-		})
+		e.serveQuery(w, r, s, prefix)
 	default:
 		e.notFound(w)
 	}

@@ -28,6 +28,7 @@ const (
 type Emulator struct {
 	mu        sync.Mutex
 	orgID     string
+	orgName   string
 	audiences []string
 	// acceptOwnURL: the base URL is an accepted audience, as an org's My
 	// Domain is.
@@ -69,11 +70,15 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.SessionTimeoutSeconds == 0 {
 		cfg.SessionTimeoutSeconds = defaultSessionTimeout
 	}
+	if cfg.OrgName == "" {
+		cfg.OrgName = defaultOrgName
+	}
 	if cfg.LoginRateLimitPerHour == 0 {
 		cfg.LoginRateLimitPerHour = defaultLoginRateLimit
 	}
 	e := &Emulator{
 		orgID:        cfg.OrgID,
+		orgName:      cfg.OrgName,
 		acceptOwnURL: cfg.acceptOwnURL(),
 		timeout:      time.Duration(cfg.SessionTimeoutSeconds) * time.Second,
 		reuse:        cfg.reuse(),
