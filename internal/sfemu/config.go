@@ -32,7 +32,7 @@ const (
 // accepts, its session policy and its Connected Apps.
 type Config struct {
 	OrgID string `json:"org_id"`
-	// OrgName is the Organization record's Name.
+	// OrgName is the Organization record's Name (default "sfemu Emulated Org").
 	OrgName string `json:"org_name,omitempty"`
 	// Audiences are the JWT aud values accepted besides the emulator's own
 	// URL, e.g. https://login.salesforce.com; a trailing slash is dropped.
