@@ -49,6 +49,7 @@ type backend struct {
 	ledger  *ledger.Ledger
 	cache   *entryCache
 	clients *clientCache
+	metrics *engineMetrics
 
 	// grantLocks serialise the grants of one grant key (connection, flow,
 	// user), so that concurrent reads share one grant.
@@ -100,7 +101,7 @@ func (b *backend) newLedger(now func() time.Time) *ledger.Ledger {
 }
 
 func newBackend() *backend {
-	b := &backend{cache: newEntryCache(), clients: newClientCache(), grantWALs: map[string]grantWALState{}}
+	b := &backend{cache: newEntryCache(), clients: newClientCache(), metrics: newEngineMetrics(), grantWALs: map[string]grantWALState{}}
 	b.ledger = ledger.New(ledger.Options{Revoke: b.revokeAtSalesforce})
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -119,6 +120,7 @@ func newBackend() *backend {
 			pathCreds(b),
 			pathRevoke(b),
 			pathSessions(b),
+			pathMetrics(b),
 		),
 		Secrets:           []*framework.Secret{secretAccessToken(b)},
 		InitializeFunc:    b.initialize,

@@ -97,8 +97,10 @@ func (b *backend) revokeAtSalesforce(ctx context.Context, rec *ledger.Record) er
 		return fmt.Errorf("error building the salesforce client to revoke a token of connection %q: %w", rec.Connection, err)
 	}
 	if err := client.Revoke(ctx, rec.AccessToken); err != nil {
+		b.metrics.revocation("failed")
 		return err
 	}
+	b.metrics.revocation("ok")
 	b.Logger().Debug("revoked token at salesforce", "connection", rec.Connection, "username", rec.Username)
 	return nil
 }

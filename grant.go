@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -34,7 +35,7 @@ func grantKey(conn *connection, r *role) string {
 func (b *backend) grant(ctx context.Context, s logical.Storage, r *role, conn *connection, h ledger.Hold) (*ledger.Lease, error) {
 	unlock := b.grantLocks.Lock(h.GrantKey)
 	defer unlock()
-	if lease, err := b.ledger.Reuse(ctx, s, h); lease != nil || err != nil {
+	if lease, err := b.reuse(ctx, s, h); lease != nil || err != nil {
 		return lease, err
 	}
 	walID, err := b.coverGrant(ctx, s, h.GrantKey, conn, r)
@@ -54,11 +55,44 @@ func (b *backend) grant(ctx context.Context, s logical.Storage, r *role, conn *c
 func (b *backend) grantOnce(ctx context.Context, s logical.Storage, r *role, conn *connection, h ledger.Hold) (*ledger.Lease, error) {
 	done := b.ledger.BeginGrant()
 	defer done()
-	tr, err := b.requestToken(ctx, s, r, conn)
+	tr, err := b.timedRequestToken(ctx, s, r, conn)
 	if err != nil {
 		return nil, err
 	}
 	return b.ledger.RecordGrant(ctx, s, granted(tr, conn, r.Username), h)
+}
+
+// reuse is the ledger's Reuse, counted.
+func (b *backend) reuse(ctx context.Context, s logical.Storage, h ledger.Hold) (*ledger.Lease, error) {
+	lease, err := b.ledger.Reuse(ctx, s, h)
+	if lease != nil {
+		b.metrics.reuseHits.Add(1)
+	}
+	return lease, err
+}
+
+// timedRequestToken is requestToken, counted by outcome, timed, and
+// charged to the user's login budget.
+func (b *backend) timedRequestToken(ctx context.Context, s logical.Storage, r *role, conn *connection) (*tokenResponse, error) {
+	start := time.Now()
+	tr, err := b.requestToken(ctx, s, r, conn)
+	outcome, code, user := grantGranted, "", r.Username
+	var sfErr *salesforceError
+	var unavail *unavailableError
+	switch {
+	case err == nil:
+		if _, id, ok := parseIdentityURL(tr.ID); ok && user == "" {
+			user = id
+		}
+	case errors.As(err, &sfErr):
+		outcome, code = grantRefused, sfErr.Code
+	case errors.As(err, &unavail):
+		outcome = grantUnavailable
+	default:
+		outcome = grantFailed
+	}
+	b.metrics.grant(outcome, code, user, time.Since(start), b.ledger.Now())
+	return tr, err
 }
 
 // granted is a token answer as the ledger records it: keyed by the session

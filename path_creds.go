@@ -77,7 +77,7 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 		return responseFor(err)
 	}
 	h := ledger.Hold{GrantKey: grantKey(conn, r), Generation: conn.Generation, Role: name, TTL: ttl, Accept: r.accept}
-	lease, err := b.ledger.Reuse(ctx, req.Storage, h)
+	lease, err := b.reuse(ctx, req.Storage, h)
 	if lease == nil && err == nil {
 		lease, err = b.grant(ctx, req.Storage, r, conn, h)
 	}

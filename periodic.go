@@ -27,6 +27,8 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 		return err
 	}
 	res, err := b.ledger.Sweep(ctx, req.Storage)
+	b.metrics.sweepRevocations.Add(int64(res.Revoked))
+	b.metrics.sweepPruned.Add(int64(res.PrunedHolders))
 	if res != (ledger.SweepResult{}) || err != nil {
 		b.Logger().Info("ledger sweep", "revoked", res.Revoked, "pruned_holders", res.PrunedHolders,
 			"orphan_batches", res.OrphanBatches, "failed_revocations", res.FailedRevokes, "error", err)

@@ -120,6 +120,7 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 		return err
 	}
 	if err := b.rollbackGrant(ctx, req.Storage, &w); err != nil {
+		b.metrics.rollback("failed")
 		return err
 	}
 	b.forgetGrantWAL(w.GrantKey)
@@ -129,6 +130,7 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 func (b *backend) rollbackGrant(ctx context.Context, s logical.Storage, w *grantWAL) error {
 	if w.GrantKey == "" {
 		b.Logger().Warn("dropping a grant WAL entry from an earlier version: it names no connection to ask salesforce through")
+		b.dropRollback()
 		return nil
 	}
 	conn, err := getConnection(ctx, s, w.Connection)
@@ -138,6 +140,7 @@ func (b *backend) rollbackGrant(ctx context.Context, s logical.Storage, w *grant
 	if conn == nil || conn.ClientID != w.ClientID {
 		b.Logger().Warn("cannot roll back a grant: its connection is gone or points at another app; a session it started lives until salesforce times it out",
 			"connection", w.Connection, "username", w.Username)
+		b.dropRollback()
 		return nil
 	}
 	unlock := b.grantLocks.Lock(w.GrantKey)
@@ -153,6 +156,7 @@ func (b *backend) rollbackGrant(ctx context.Context, s logical.Storage, w *grant
 		// Salesforce grants nothing to this user now; a session the lost
 		// grant started cannot be obtained, and ends with the user's.
 		b.Logger().Warn("cannot roll back a grant: salesforce refuses the user now", "connection", conn.Name, "username", w.Username, "error", err)
+		b.dropRollback()
 		return nil
 	case err != nil:
 		return err
@@ -160,8 +164,16 @@ func (b *backend) rollbackGrant(ctx context.Context, s logical.Storage, w *grant
 	if err := b.ledger.Settle(ctx, s, granted(tr, conn, w.Username)); err != nil {
 		return err
 	}
+	b.metrics.rollback("ok")
 	b.Logger().Info("rolled back a grant whose outcome was unknown", "connection", conn.Name, "username", w.Username)
 	return nil
+}
+
+// dropRollback counts a rollback that has nothing left to reach: a session
+// the lost grant may have started lives until Salesforce times it out.
+func (b *backend) dropRollback() {
+	b.metrics.rollback("dropped")
+	b.metrics.revocation("given_up")
 }
 
 // forgetGrantWAL drops the memory of a key's entry once rollback took it.
