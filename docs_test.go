@@ -71,6 +71,8 @@ func TestDocsCheckerCatchesMistakes(t *testing.T) {
 			"```hcl\ntemplate {\n  contents = \"{{ with secret \\\"salesforce/creds/app\\\" }}{{ .Data.token }}{{ end }}\"\n}\n```\n", `"token"`},
 		{"VSO path",
 			"```yaml\nkind: VaultDynamicSecret\nspec:\n  mount: salesforce\n  path: cred/app\n```\n", "cred/app"},
+		{"write without data or -f",
+			"```sh\nvault write salesforce/config/prod/promote-key\n```\n", "needs -f"},
 		{"placeholder in a path",
 			"```sh\nvault write salesforce/roles/<name> connection=<connection> usrname=<user>\n```\n", `"usrname"`},
 		{"curl path",
@@ -144,13 +146,14 @@ func (o docOp) operations() []logical.Operation {
 // the mount, what is done with it, the request fields it sends and the
 // answer fields it reads.
 type docRef struct {
-	where     string // the text it came from, for the error message
-	path      string // relative to the mount, placeholders filled in
-	op        docOp
-	fields    []string
-	answers   []string
-	unparsed  []string // arguments the checker cannot read
-	anyOpFine bool     // a policy path: any operation will do
+	where        string // the text it came from, for the error message
+	path         string // relative to the mount, placeholders filled in
+	op           docOp
+	fields       []string
+	answers      []string
+	unparsed     []string // arguments the checker cannot read
+	anyOpFine    bool     // a policy path: any operation will do
+	missingForce bool     // a vault write with no data and no -f
 }
 
 // check returns what is wrong with the reference, or nothing.
@@ -180,6 +183,10 @@ func (c *docChecker) check(r docRef) []string {
 					r.where, r.op, docsMount+r.path, f, strings.Join(sortedKeys(known), ", ")))
 			}
 		}
+	}
+	if r.missingForce {
+		out = append(out, fmt.Sprintf("%s: a vault write without field=value arguments needs -f "+
+			"(the CLI refuses it: \"Must supply data or use -force\")", r.where))
 	}
 	for _, u := range r.unparsed {
 		out = append(out, fmt.Sprintf("%s: cannot check argument %q; write it as field=value", r.where, u))
@@ -315,13 +322,14 @@ func cliRefs(text string) []docRef {
 // field=value arguments. It answers false for another mount's command.
 func parseCLI(where string, op docOp, words []string) (docRef, bool) {
 	r := docRef{where: where, op: op}
-	havePath := false
+	havePath, force := false, false
 	for _, w := range words {
 		switch {
 		case strings.HasPrefix(w, "-"):
 			if f, ok := strings.CutPrefix(w, "-field="); ok {
 				r.answers = append(r.answers, f)
 			}
+			force = force || w == "-f" || w == "-force" || w == "--force"
 		case !havePath:
 			p, ours := mountPath(w)
 			if !ours {
@@ -339,6 +347,8 @@ func parseCLI(where string, op docOp, words []string) (docRef, bool) {
 			}
 		}
 	}
+	// The CLI refuses a write with no data: "Must supply data or use -force".
+	r.missingForce = op == opWrite && !force && len(r.fields) == 0 && len(r.unparsed) == 0
 	return r, havePath
 }
 
