@@ -310,7 +310,7 @@ Salesforce accepts it, makes it current. To switch at once instead, write to
 promote-key. If the engine is mounted at salesforce/:
 
     vault write -field=pending_certificate salesforce/config/prod/rotate-key key_bits=4096 > new.crt
-    vault write salesforce/config/prod/promote-key
+    vault write -f salesforce/config/prod/promote-key
 
 key_bits, certificate_common_name and certificate_validity default to the
 connection's settings and apply to this rotation only. A second rotate-key
@@ -324,5 +324,5 @@ Promotes the key prepared by rotate-key: grants sign with it from now on. Use it
 once the new certificate is on the Connected App. If the engine is mounted at
 salesforce/:
 
-    vault write salesforce/config/prod/promote-key
+    vault write -f salesforce/config/prod/promote-key
 `
