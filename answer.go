@@ -117,6 +117,7 @@ func parseTokenAnswerRedacted(status int, contentType string, body []byte, r red
 			TokenType   flexString `json:"token_type"`
 			IssuedAt    flexString `json:"issued_at"`
 			Signature   flexString `json:"signature"`
+			Refresh     flexString `json:"refresh_token"`
 		}
 		trimmed := bytes.TrimSpace(body)
 		if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &w) != nil {
@@ -127,13 +128,14 @@ func parseTokenAnswerRedacted(status int, contentType string, body []byte, r red
 				reason: "salesforce answered HTTP 200 without an access_token; check that login_url points at Salesforce and not at a proxy or portal"}
 		}
 		return &tokenResponse{
-			AccessToken: string(w.AccessToken),
-			Scope:       string(w.Scope),
-			InstanceURL: string(w.InstanceURL),
-			ID:          string(w.ID),
-			TokenType:   string(w.TokenType),
-			IssuedAt:    string(w.IssuedAt),
-			Signature:   string(w.Signature),
+			AccessToken:  string(w.AccessToken),
+			Scope:        string(w.Scope),
+			InstanceURL:  string(w.InstanceURL),
+			ID:           string(w.ID),
+			TokenType:    string(w.TokenType),
+			IssuedAt:     string(w.IssuedAt),
+			Signature:    string(w.Signature),
+			RefreshToken: string(w.Refresh),
 		}, nil
 	case isRetryableStatus(status):
 		return nil, failing(status, contentType, r)

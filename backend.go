@@ -58,6 +58,9 @@ type backend struct {
 	// write, rotate-key or the promotion of a pending key never undoes
 	// another.
 	connLocks keylock.Table
+	// authLocks serialise the changes of one authorization (consent,
+	// refresh with rotation, delete), and the taking of one flow's state.
+	authLocks keylock.Table
 
 	// grantWALs names, per grant key, the WAL entry covering its grants
 	// whose outcome is not known yet: one entry per key, however many
@@ -109,7 +112,9 @@ func newBackend() *backend {
 		PathsSpecial: &logical.Paths{
 			// Connections hold private keys and consumer secrets; the ledger
 			// holds live access tokens.
-			SealWrapStorage: []string{configStoragePrefix, ledger.TokenPrefix},
+			SealWrapStorage: []string{configStoragePrefix, ledger.TokenPrefix, authorizationStoragePrefix, flowStoragePrefix},
+			// Salesforce sends the person's browser here with no Vault token.
+			Unauthenticated: []string{"callback"},
 			// A grant's WAL entry is this node's own business: on a
 			// performance secondary, it must not replicate to the primary.
 			LocalStorage: []string{framework.WALPrefix},
@@ -121,6 +126,8 @@ func newBackend() *backend {
 			pathRevoke(b),
 			pathSessions(b),
 			pathMetrics(b),
+			pathAuthorizations(b),
+			pathCallback(b),
 		),
 		Secrets:           []*framework.Secret{secretAccessToken(b)},
 		InitializeFunc:    b.initialize,
@@ -144,7 +151,7 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	switch {
 	case strings.HasPrefix(key, configStoragePrefix):
 		b.connectionChanged()
-	case strings.HasPrefix(key, roleStoragePrefix):
+	case strings.HasPrefix(key, roleStoragePrefix), strings.HasPrefix(key, authorizationStoragePrefix):
 		b.cache.drop()
 	case strings.HasPrefix(key, ledger.Prefix):
 		b.ledger.MarkStale()

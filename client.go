@@ -69,7 +69,8 @@ type clientSettings struct {
 }
 
 // tokenResponse is Salesforce's answer to a successful grant. Salesforce
-// sends neither expires_in nor refresh_token for these flows.
+// sends no expires_in; a refresh_token comes only from the web server flow
+// (and from a refresh, when the app rotates them).
 type tokenResponse struct {
 	AccessToken string `json:"access_token"`
 	Scope       string `json:"scope"`
@@ -78,6 +79,8 @@ type tokenResponse struct {
 	TokenType   string `json:"token_type"`
 	IssuedAt    string `json:"issued_at"`
 	Signature   string `json:"signature"`
+	// RefreshToken never leaves the engine: it is not in the JSON form.
+	RefreshToken string `json:"-"`
 }
 
 // retryPolicy is capped exponential backoff with full jitter: concurrent

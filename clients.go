@@ -77,30 +77,40 @@ func (b *backend) client(conn *connection) (*sfClient, error) {
 	return c, nil
 }
 
-// revokeAtSalesforce ends a token, for the ledger. It goes through the
-// token's connection as it is now when that connection still points at the
-// same app and login URL (so that a re-issued ca_cert is used), and through
-// the settings recorded with the token otherwise: a token is revoked where
-// it was granted, never sent to another endpoint the connection was
-// re-pointed at.
+// revokeTarget is where a token was granted: what revoking it needs after
+// its connection changed or went.
+type revokeTarget struct {
+	connection, clientID, loginURL, caCert string
+}
+
+// revokeAtSalesforce ends an access token, for the ledger.
 func (b *backend) revokeAtSalesforce(ctx context.Context, rec *ledger.Record) error {
-	settings := clientSettings{LoginURL: rec.LoginURL, CACert: rec.CACert}
+	return b.revokeAt(ctx, revokeTarget{connection: rec.Connection, clientID: rec.Session.ClientID, loginURL: rec.LoginURL, caCert: rec.CACert}, rec.AccessToken)
+}
+
+// revokeAt ends a token. It goes through the token's connection as it is
+// now when that connection still points at the same app and login URL (so
+// that a re-issued ca_cert is used), and through the settings recorded with
+// the token otherwise: a token is revoked where it was granted, never sent
+// to another endpoint the connection was re-pointed at.
+func (b *backend) revokeAt(ctx context.Context, t revokeTarget, token string) error {
+	settings := clientSettings{LoginURL: t.loginURL, CACert: t.caCert}
 	if b.storage != nil {
-		conn, err := b.cache.connection(ctx, b.storage, rec.Connection)
-		if err == nil && conn != nil && conn.ClientID == rec.Session.ClientID &&
-			strings.TrimRight(conn.LoginURL, "/") == strings.TrimRight(rec.LoginURL, "/") {
+		conn, err := b.cache.connection(ctx, b.storage, t.connection)
+		if err == nil && conn != nil && conn.ClientID == t.clientID &&
+			strings.TrimRight(conn.LoginURL, "/") == strings.TrimRight(t.loginURL, "/") {
 			settings = conn.clientSettings()
 		}
 	}
 	client, err := b.clients.get(settings, b.Logger().Named("revoker"))
 	if err != nil {
-		return fmt.Errorf("error building the salesforce client to revoke a token of connection %q: %w", rec.Connection, err)
+		return fmt.Errorf("error building the salesforce client to revoke a token of connection %q: %w", t.connection, err)
 	}
-	if err := client.Revoke(ctx, rec.AccessToken); err != nil {
+	if err := client.Revoke(ctx, token); err != nil {
 		b.metrics.revocation("failed")
 		return err
 	}
 	b.metrics.revocation("ok")
-	b.Logger().Debug("revoked token at salesforce", "connection", rec.Connection, "username", rec.Username)
+	b.Logger().Debug("revoked token at salesforce", "connection", t.connection)
 	return nil
 }

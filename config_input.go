@@ -3,6 +3,8 @@ package salesforce
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -14,7 +16,7 @@ import (
 // configInput is a config write's fields; nil means "not in the request",
 // so that an update changes only what it names.
 type configInput struct {
-	LoginURL, ClientID, PrivateKey, ClientSecret, Audience, CACert, CommonName *string
+	LoginURL, ClientID, PrivateKey, ClientSecret, Audience, CACert, CommonName, RedirectURI *string
 	AllowNonSalesforceHost, GenerateKey                                        *bool
 	CertificateValidity, ReuseInterval                                         *time.Duration
 	KeyBits                                                                    *int
@@ -53,6 +55,7 @@ func (in *configInput) apply(old *connection, name string) (*configPlan, error) 
 		in.applyCredentials,
 		in.applyKeyOptions,
 		func(*configPlan) error { return in.applyReuseInterval(c) },
+		func(*configPlan) error { return in.applyRedirectURI(c) },
 	}
 	for _, step := range steps {
 		if err := step(plan); err != nil {
@@ -239,6 +242,44 @@ func (in *configInput) applyKeyOptions(plan *configPlan) error {
 	plan.warnPendingDiscarded()
 	plan.generate = &opts
 	return nil
+}
+
+// applyRedirectURI takes the web server flow's callback: https anywhere, or
+// plain http on loopback (as the Salesforce CLI's http://localhost:1717/OauthRedirect).
+// It is where the person's browser carries the code, which is useless
+// without the PKCE verifier that never leaves Vault.
+func (in *configInput) applyRedirectURI(c *connection) error {
+	if in.RedirectURI == nil {
+		return nil
+	}
+	v := strings.TrimSpace(*in.RedirectURI)
+	if v == "" {
+		c.RedirectURI = ""
+		return nil
+	}
+	if err := checkLen("redirect_uri", v, maxURLLen); err != nil {
+		return err
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("'redirect_uri' %q must be an absolute URL without a fragment or user information, e.g. https://vault.example.com/v1/salesforce/callback", v)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && loopbackHost(u.Hostname()):
+	default:
+		return fmt.Errorf("'redirect_uri' %q must be https, or http on localhost: the authorization code travels in it", v)
+	}
+	c.RedirectURI = v
+	return nil
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (in *configInput) applyReuseInterval(c *connection) error {

@@ -51,6 +51,11 @@ type connection struct {
 
 	ClientSecret string `json:"client_secret,omitempty"`
 
+	// RedirectURI is the callback registered on the app for the web server
+	// flow: Vault's own callback path, or a URL whose landing the person
+	// pastes back (user authorizations).
+	RedirectURI string `json:"redirect_uri,omitempty"`
+
 	CertificateCommonName string        `json:"certificate_common_name,omitempty"`
 	CertificateValidity   time.Duration `json:"certificate_validity,omitempty"`
 

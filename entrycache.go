@@ -23,10 +23,11 @@ type entryCache struct {
 	gen   uint64
 	roles map[string]*role
 	conns map[string]*connection
+	auths map[string]*authorization
 }
 
 func newEntryCache() *entryCache {
-	return &entryCache{roles: map[string]*role{}, conns: map[string]*connection{}}
+	return &entryCache{roles: map[string]*role{}, conns: map[string]*connection{}, auths: map[string]*authorization{}}
 }
 
 // drop forgets everything; called after every write or delete of a role or
@@ -36,6 +37,7 @@ func (c *entryCache) drop() {
 	c.gen++
 	clear(c.roles)
 	clear(c.conns)
+	clear(c.auths)
 	c.mu.Unlock()
 }
 
@@ -77,4 +79,24 @@ func (c *entryCache) connection(ctx context.Context, s logical.Storage, name str
 	}
 	c.mu.Unlock()
 	return conn, nil
+}
+
+func (c *entryCache) authorization(ctx context.Context, s logical.Storage, name string) (*authorization, error) {
+	c.mu.Lock()
+	a, ok := c.auths[name]
+	gen := c.gen
+	c.mu.Unlock()
+	if ok {
+		return a, nil
+	}
+	a, err := getAuthorization(ctx, s, name)
+	if err != nil || a == nil {
+		return a, err
+	}
+	c.mu.Lock()
+	if c.gen == gen {
+		c.auths[name] = a
+	}
+	c.mu.Unlock()
+	return a, nil
 }

@@ -127,6 +127,17 @@ func (e errOutsideCeiling) Error() string {
 		e.role, strings.Join(e.extra, ", "))
 }
 
+// requestError is a request the caller or the operator must change: a 400
+// that says how.
+type requestError struct{ msg string }
+
+func (e requestError) Error() string { return e.msg }
+
+// forbiddenError is a request the caller may not make: a 403.
+type forbiddenError struct{ msg string }
+
+func (e forbiddenError) Error() string { return e.msg }
+
 // errVaultUnavailable is a question Vault could not answer (the mount's
 // lease TTLs): the caller may retry, so it is a 503.
 type errVaultUnavailable struct{ msg string }
@@ -143,9 +154,13 @@ func responseFor(err error) (*logical.Response, error) {
 	var missing errMissingCredential
 	var ceiling errOutsideCeiling
 	var vault errVaultUnavailable
+	var bad requestError
+	var forbidden forbiddenError
 	switch {
-	case errors.As(err, &sfErr), errors.As(err, &missing), errors.As(err, &ceiling):
+	case errors.As(err, &sfErr), errors.As(err, &missing), errors.As(err, &ceiling), errors.As(err, &bad):
 		return logical.ErrorResponse(err.Error()), nil
+	case errors.As(err, &forbidden):
+		return logical.ErrorResponse(err.Error()), logical.ErrPermissionDenied
 	case errors.As(err, &unavail):
 		return nil, logical.CodedError(http.StatusBadGateway, err.Error())
 	case errors.As(err, &vault):

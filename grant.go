@@ -21,11 +21,48 @@ const maxGrantAttempts = 3
 // and the user. Concurrent reads of one key share one grant; the ledger
 // keeps the key's last answer for reuse.
 func grantKey(conn *connection, r *role) string {
-	if r.GrantType == grantClientCredentials {
+	switch r.GrantType {
+	case grantClientCredentials:
 		// The Run As user is set on the app, not in the request.
 		return conn.Name + "\x00client_credentials"
+	case grantAuthorizationCode:
+		return authGrantKey(conn, r.Authorization)
 	}
 	return conn.Name + "\x00jwt_bearer\x00" + strings.ToLower(r.Username)
+}
+
+// holdFor is what a creds read of r asks of the ledger. A read through an
+// authorization that cannot serve it fails here, before anything is reused:
+// a deleted or expired consent hands out nothing.
+func (b *backend) holdFor(ctx context.Context, s logical.Storage, r *role, conn *connection, ttl time.Duration) (ledger.Hold, error) {
+	h := ledger.Hold{GrantKey: grantKey(conn, r), Generation: conn.Generation, Role: r.Name, TTL: ttl, Accept: r.accept}
+	if r.GrantType != grantAuthorizationCode {
+		return h, nil
+	}
+	a, err := b.cache.authorization(ctx, s, r.Authorization)
+	if err != nil {
+		return h, err
+	}
+	if err := usableBy(a, r, conn); err != nil {
+		return h, err
+	}
+	h.Generation ^= a.Generation
+	return h, nil
+}
+
+// usableBy says why a role cannot read through an authorization, if so.
+func usableBy(a *authorization, r *role, conn *connection) error {
+	switch {
+	case a == nil:
+		return requestError{fmt.Sprintf("authorization %q of role %q does not exist; the person authorizes with: vault write authorizations/%s/start connection=%s (mount-relative)",
+			r.Authorization, r.Name, r.Authorization, conn.Name)}
+	case a.Connection != conn.Name:
+		return requestError{fmt.Sprintf("authorization %q belongs to connection %q, not to role %q's connection %q", a.Name, a.Connection, r.Name, conn.Name)}
+	}
+	if msg := a.unusable(); msg != "" {
+		return requestError{msg}
+	}
+	return nil
 }
 
 // grant asks Salesforce for the role's token, unless a read that held the
@@ -127,6 +164,9 @@ func (b *backend) requestToken(ctx context.Context, s logical.Storage, r *role, 
 	client, err := b.client(conn)
 	if err != nil {
 		return nil, err
+	}
+	if r.GrantType == grantAuthorizationCode {
+		return b.refresh(ctx, s, r, conn)
 	}
 	if r.GrantType == grantClientCredentials {
 		if conn.ClientSecret == "" {

@@ -298,6 +298,12 @@ func configFields() map[string]*framework.FieldSchema {
 			Description: "Generate the RSA key pair inside Vault and answer with the certificate to upload to the Connected App.",
 			Default:     false,
 		},
+		"redirect_uri": {
+			Type: framework.TypeString,
+			Description: "Callback URL registered on the app for user authorizations (the web server flow): " +
+				"Vault's own https://<vault>/v1/<mount>/callback, or another registered URL (https, or http on localhost) " +
+				"whose landing URL the person pastes into authorizations/<name>/complete. Default: none. An empty value removes it.",
+		},
 		"reuse_interval": {
 			Type: framework.TypeDurationSecond,
 			Description: "How long a granted token is handed to new leases without asking Salesforce again " +
@@ -391,6 +397,7 @@ func configReadResponseFields() map[string]*framework.FieldSchema {
 		"pending_certificate":       s("Certificate of the pending key (PEM)."),
 		"client_secret_set":         bl("Whether a consumer secret is stored."),
 		"reuse_interval":            n("Seconds a granted token is reused for new leases."),
+		"redirect_uri":              s("Callback URL of the web server flow (user authorizations)."),
 	}
 }
 
@@ -412,6 +419,7 @@ func connectionReadData(c *connection) (map[string]interface{}, error) {
 		"pending_certificate":       c.PendingCertificate,
 		"client_secret_set":         c.ClientSecret != "",
 		"reuse_interval":            int64(c.reuseInterval().Seconds()),
+		"redirect_uri":              c.RedirectURI,
 	}
 	if c.PrivateKey != "" {
 		key, err := parseRSAPrivateKey(c.PrivateKey)
@@ -474,6 +482,7 @@ func readConfigInput(d *framework.FieldData) *configInput {
 	}
 	in.LoginURL, in.ClientID, in.PrivateKey = str("login_url"), str("client_id"), str("private_key")
 	in.ClientSecret, in.Audience, in.CACert = str("client_secret"), str("audience"), str("ca_cert")
+	in.RedirectURI = str("redirect_uri")
 	in.CommonName = str("certificate_common_name")
 	in.AllowNonSalesforceHost, in.GenerateKey = boolean("allow_non_salesforce_host"), boolean("generate_key")
 	in.CertificateValidity, in.ReuseInterval = seconds("certificate_validity"), seconds("reuse_interval")

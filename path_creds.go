@@ -76,7 +76,10 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 	if err != nil {
 		return responseFor(err)
 	}
-	h := ledger.Hold{GrantKey: grantKey(conn, r), Generation: conn.Generation, Role: name, TTL: ttl, Accept: r.accept}
+	h, err := b.holdFor(ctx, req.Storage, r, conn, ttl)
+	if err != nil {
+		return responseFor(err)
+	}
 	lease, err := b.reuse(ctx, req.Storage, h)
 	if lease == nil && err == nil {
 		lease, err = b.grant(ctx, req.Storage, r, conn, h)

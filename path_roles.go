@@ -15,6 +15,7 @@ const (
 	fieldConnection = "connection"
 	fieldGrantType  = "grant_type"
 	fieldUsername   = "username"
+	fieldAuthz      = "authorization"
 	fieldScopes     = "scopes"
 	fieldTTL        = "ttl"
 	fieldMaxTTL     = "max_ttl"
@@ -36,9 +37,13 @@ func pathRoles(b *backend) []*framework.Path {
 				},
 				fieldGrantType: {
 					Type:          framework.TypeString,
-					Description:   "OAuth flow: jwt_bearer (default) or client_credentials.",
+					Description:   "OAuth flow: jwt_bearer (default), client_credentials, or authorization_code (tokens of a person who consented, see authorization).",
 					Default:       grantJWTBearer,
-					AllowedValues: []interface{}{grantJWTBearer, grantClientCredentials},
+					AllowedValues: []interface{}{grantJWTBearer, grantClientCredentials, grantAuthorizationCode},
+				},
+				fieldAuthz: {
+					Type:        framework.TypeString,
+					Description: "For authorization_code: the authorization (authorizations/<name>) whose refresh token the role's tokens come from. Cannot be changed after creation.",
 				},
 				fieldUsername: {
 					Type:        framework.TypeString,
@@ -92,6 +97,7 @@ var roleResponseFields = map[string]*framework.FieldSchema{
 	fieldConnection: {Type: framework.TypeString},
 	fieldGrantType:  {Type: framework.TypeString},
 	fieldUsername:   {Type: framework.TypeString},
+	fieldAuthz:      {Type: framework.TypeString},
 	fieldScopes:     {Type: framework.TypeCommaStringSlice},
 	fieldTTL:        {Type: framework.TypeDurationSecond},
 	fieldMaxTTL:     {Type: framework.TypeDurationSecond},
@@ -115,6 +121,7 @@ func (b *backend) pathRoleRead(ctx context.Context, req *logical.Request, d *fra
 		fieldConnection: r.Connection,
 		fieldGrantType:  r.GrantType,
 		fieldUsername:   r.Username,
+		fieldAuthz:      r.Authorization,
 		fieldScopes:     scopes,
 		fieldTTL:        int64(r.TTL.Seconds()),
 		fieldMaxTTL:     int64(r.MaxTTL.Seconds()),
@@ -176,24 +183,17 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 // lease of the role must stay a holder of the same Salesforce user's session,
 // and a rename would let an update-only principal re-point existing grants.
 func applyRoleFields(r *role, d *framework.FieldData, isNew bool) string {
-	for _, f := range []string{fieldConnection, fieldUsername} {
+	fixed := map[string]*string{fieldConnection: &r.Connection, fieldUsername: &r.Username, fieldAuthz: &r.Authorization}
+	for _, f := range []string{fieldConnection, fieldUsername, fieldAuthz} {
 		raw, ok := d.GetOk(f)
 		if !ok {
 			continue
 		}
 		v := strings.TrimSpace(raw.(string))
-		cur := r.Connection
-		if f == fieldUsername {
-			cur = r.Username
-		}
-		if !isNew && v != cur {
+		if cur := *fixed[f]; !isNew && v != cur {
 			return fmt.Sprintf("%q cannot be changed after the role is created (it is %q); create a new role instead", f, cur)
 		}
-		if f == fieldConnection {
-			r.Connection = v
-		} else {
-			r.Username = v
-		}
+		*fixed[f] = v
 	}
 	if raw, ok := d.GetOk(fieldGrantType); ok {
 		r.GrantType = raw.(string)
@@ -266,6 +266,16 @@ func validateGrant(r *role, conn *connection) string {
 		if conn.PrivateKey == "" {
 			return fmt.Sprintf("connection %q has no private key, which jwt_bearer needs; write config/%s with private_key or generate_key=true", conn.Name, conn.Name)
 		}
+	case grantAuthorizationCode:
+		if r.Username != "" {
+			return "\"username\" must be empty when grant_type is authorization_code: the user is whoever consented to the authorization"
+		}
+		if err := validateName(fieldAuthz, r.Authorization); err != nil {
+			return err.Error() + ": name the authorization (authorizations/<name>) the role's tokens come from"
+		}
+		if conn.RedirectURI == "" {
+			return fmt.Sprintf("connection %q has no redirect_uri, which authorization_code needs; write config/%s with redirect_uri", conn.Name, conn.Name)
+		}
 	case grantClientCredentials:
 		if r.Username != "" {
 			return "\"username\" must be empty when grant_type is client_credentials: Salesforce uses the Connected App's Run As user"
@@ -274,7 +284,10 @@ func validateGrant(r *role, conn *connection) string {
 			return fmt.Sprintf("connection %q has no client_secret, which client_credentials needs; write config/%s with client_secret", conn.Name, conn.Name)
 		}
 	default:
-		return fmt.Sprintf("\"grant_type\" %q is not supported; use jwt_bearer or client_credentials", r.GrantType)
+		return fmt.Sprintf("\"grant_type\" %q is not supported; use jwt_bearer, client_credentials or authorization_code", r.GrantType)
+	}
+	if r.GrantType != grantAuthorizationCode && r.Authorization != "" {
+		return "\"authorization\" applies only when grant_type is authorization_code"
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package salesforce
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/helper/consts"
@@ -33,7 +34,11 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 		b.Logger().Info("ledger sweep", "revoked", res.Revoked, "pruned_holders", res.PrunedHolders,
 			"orphan_batches", res.OrphanBatches, "failed_revocations", res.FailedRevokes, "error", err)
 	}
-	return err
+	n, ferr := sweepFlows(ctx, req.Storage, b.ledger.Now())
+	if n > 0 {
+		b.Logger().Debug("swept expired authorization flows", "flows", n)
+	}
+	return errors.Join(err, ferr, b.retryRevocations(ctx, req.Storage))
 }
 
 // mayWriteLedger reports whether this node owns the ledger: the sweep and

@@ -17,6 +17,9 @@ const (
 
 	grantJWTBearer         = "jwt_bearer"
 	grantClientCredentials = "client_credentials"
+	// grantAuthorizationCode roles act as a person who consented once
+	// (authorizations/<name>): tokens come from the refresh token.
+	grantAuthorizationCode = "authorization_code"
 )
 
 // role maps a Vault path to one Salesforce user of one connection, and bounds
@@ -26,6 +29,8 @@ type role struct {
 	Connection string        `json:"connection"`
 	GrantType  string        `json:"grant_type"`
 	Username   string        `json:"username,omitempty"`
+	// Authorization names the person's consent (authorization_code roles).
+	Authorization string `json:"authorization,omitempty"`
 	Scopes     []string      `json:"scopes,omitempty"`
 	TTL        time.Duration `json:"ttl,omitempty"`
 	MaxTTL     time.Duration `json:"max_ttl,omitempty"`

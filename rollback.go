@@ -22,12 +22,14 @@ import (
 const walKindGrant = "grant"
 
 type grantWAL struct {
-	GrantKey   string    `json:"grant_key"`
-	Connection string    `json:"connection"`
-	ClientID   string    `json:"client_id"`
-	GrantType  string    `json:"grant_type"`
-	Username   string    `json:"username,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
+	GrantKey   string `json:"grant_key"`
+	Connection string `json:"connection"`
+	ClientID   string `json:"client_id"`
+	GrantType  string `json:"grant_type"`
+	Username   string `json:"username,omitempty"`
+	// Authorization is the consent an authorization_code grant refreshed.
+	Authorization string    `json:"authorization,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
 
 	// UserKey marks entries written before rollback could ask Salesforce
 	// again; they name no connection and are dropped.
@@ -53,7 +55,7 @@ func (b *backend) coverGrant(ctx context.Context, s logical.Storage, key string,
 	}
 	id, err := framework.PutWAL(ctx, s, walKindGrant, &grantWAL{
 		GrantKey: key, Connection: conn.Name, ClientID: conn.ClientID,
-		GrantType: r.GrantType, Username: r.Username, CreatedAt: b.ledger.Now(),
+		GrantType: r.GrantType, Username: r.Username, Authorization: r.Authorization, CreatedAt: b.ledger.Now(),
 	})
 	if err != nil {
 		return "", fmt.Errorf("error writing the grant's WAL entry: %w", err)
@@ -147,7 +149,7 @@ func (b *backend) rollbackGrant(ctx context.Context, s logical.Storage, w *grant
 	defer unlock()
 	done := b.ledger.BeginGrant()
 	defer done()
-	r := &role{Name: "(rollback)", Connection: conn.Name, GrantType: w.GrantType, Username: w.Username}
+	r := &role{Name: "(rollback)", Connection: conn.Name, GrantType: w.GrantType, Username: w.Username, Authorization: w.Authorization}
 	tr, err := b.requestToken(ctx, s, r, conn)
 	var sfErr *salesforceError
 	var missing errMissingCredential

@@ -153,9 +153,7 @@ func (l *Ledger) RecordGrant(ctx context.Context, s logical.Storage, g Granted, 
 			return err
 		}
 		l.mu.Lock()
-		now := l.now()
-		tok.lastGrant = now
-		l.grants[h.GrantKey] = &cachedGrant{tid: tok.rec.ID, generation: h.Generation, answer: g.Answer, grantedAt: now, reuseFor: g.ReuseFor}
+		l.cacheLocked(tok, g, h.GrantKey, h.Generation)
 		if err := h.Accept(g.Answer); err != nil {
 			l.mu.Unlock()
 			return err
@@ -170,6 +168,30 @@ func (l *Ledger) RecordGrant(ctx context.Context, s logical.Storage, g Granted, 
 		return nil
 	})
 	return lease, err
+}
+
+// Offer records a token Salesforce answered without a lease asking for it
+// (the access token of a consent's code exchange), as the grant key's
+// answer to reuse: the first read takes it; unread, the sweep ends it once
+// Grace has passed.
+func (l *Ledger) Offer(ctx context.Context, s logical.Storage, g Granted, key string, generation uint64) error {
+	return l.withSession(g.Record.Session, func(sess *session) error {
+		tok, err := sess.adopt(ctx, s, g.Record)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		l.cacheLocked(tok, g, key, generation)
+		l.mu.Unlock()
+		return nil
+	})
+}
+
+// cacheLocked makes g the key's answer to reuse. l.mu must be held.
+func (l *Ledger) cacheLocked(tok *token, g Granted, key string, generation uint64) {
+	now := l.now()
+	tok.lastGrant = now
+	l.grants[key] = &cachedGrant{tid: tok.rec.ID, generation: generation, answer: g.Answer, grantedAt: now, reuseFor: g.ReuseFor}
 }
 
 // adopt makes a granted token the ledger's: recorded durably if new,
