@@ -17,9 +17,9 @@ import (
 // so that an update changes only what it names.
 type configInput struct {
 	LoginURL, ClientID, PrivateKey, ClientSecret, Audience, CACert, CommonName, RedirectURI *string
-	AllowNonSalesforceHost, GenerateKey                                        *bool
-	CertificateValidity, ReuseInterval                                         *time.Duration
-	KeyBits                                                                    *int
+	AllowNonSalesforceHost, GenerateKey                                                     *bool
+	CertificateValidity, ReuseInterval                                                      *time.Duration
+	KeyBits                                                                                 *int
 
 	fields []string // names present, for the log
 }

@@ -33,7 +33,7 @@ func pathCallback(b *backend) []*framework.Path {
 				// It writes the authorization: only the active node may.
 				ForwardPerformanceStandby:   true,
 				ForwardPerformanceSecondary: true,
-				Responses: map[int][]framework.Response{http.StatusOK: {{Description: "An HTML page saying what happened (text/html)."}}},
+				Responses:                   map[int][]framework.Response{http.StatusOK: {{Description: "An HTML page saying what happened (text/html)."}}},
 			},
 		},
 		HelpSynopsis:    pathCallbackHelpSyn,

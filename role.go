@@ -25,15 +25,15 @@ const (
 // role maps a Vault path to one Salesforce user of one connection, and bounds
 // what a token read through it may carry and for how long.
 type role struct {
-	Name       string        `json:"-"`
-	Connection string        `json:"connection"`
-	GrantType  string        `json:"grant_type"`
-	Username   string        `json:"username,omitempty"`
+	Name       string `json:"-"`
+	Connection string `json:"connection"`
+	GrantType  string `json:"grant_type"`
+	Username   string `json:"username,omitempty"`
 	// Authorization names the person's consent (authorization_code roles).
-	Authorization string `json:"authorization,omitempty"`
-	Scopes     []string      `json:"scopes,omitempty"`
-	TTL        time.Duration `json:"ttl,omitempty"`
-	MaxTTL     time.Duration `json:"max_ttl,omitempty"`
+	Authorization string        `json:"authorization,omitempty"`
+	Scopes        []string      `json:"scopes,omitempty"`
+	TTL           time.Duration `json:"ttl,omitempty"`
+	MaxTTL        time.Duration `json:"max_ttl,omitempty"`
 }
 
 func getRole(ctx context.Context, s logical.Storage, name string) (*role, error) {
