@@ -24,7 +24,7 @@ import (
 //
 // Roles, one Salesforce user each, so that a token's holders are known:
 // app (alice) shared by many leases; solo (bob) one lease at a time, whose
-// revocation must reach Salesforce; short (carol) 20s leases that expire
+// revocation must reach Salesforce; short (carol) 10s leases that expire
 // after a failover; bg (dave) for break glass; cc the client-credentials
 // Run As user.
 func TestRaftClusterHA(t *testing.T) {
@@ -52,7 +52,7 @@ func TestRaftClusterHA(t *testing.T) {
 	key := clusterConnection(t, standbys[0], emu)
 	writeRole(t, active.vaultServer, "app", "alice@example.com", "10m", "1h")
 	writeRole(t, active.vaultServer, "solo", "bob@example.com", "10m", "1h")
-	writeRole(t, active.vaultServer, "short", "carol@example.com", "20s", "20s")
+	writeRole(t, active.vaultServer, "short", "carol@example.com", "10s", "10s")
 	writeRole(t, active.vaultServer, "bg", "dave@example.com", "10m", "1h")
 	active.must(t, "write", "salesforce/roles/cc", "connection=emu", "grant_type=client_credentials",
 		"scopes=api,web", "ttl=10m", "max_ttl=1h")
@@ -110,11 +110,13 @@ func TestRaftClusterHA(t *testing.T) {
 	// the kill), bg (break glass), app (stays held).
 	solo2 := read(active, "solo")
 	bg := read(active, "bg")
-	short := read(active, "short")
-	if short.Duration <= 0 || short.Duration > 20 {
-		t.Fatalf("role short: lease_duration %d, want (0, 20]", short.Duration)
-	}
 	a3 := read(active, "app")
+	short := read(active, "short")
+	if short.Duration <= 0 || short.Duration > 10 {
+		t.Fatalf("role short: lease_duration %d, want (0, 10]", short.Duration)
+	}
+	// Alive now, so whoever ends it does so after the kill: the new active.
+	emu.requireLive(t, short.Data.AccessToken, "short token just before the SIGKILL")
 	killed := active
 	killed.kill()
 	phase("SIGKILL " + killed.name)
@@ -132,9 +134,12 @@ func TestRaftClusterHA(t *testing.T) {
 	emu.requireDead(t, bg.Data.AccessToken, "token granted before the SIGKILL, after `vault write -f salesforce/revoke/bg` on the new active")
 	phase("revocation and break glass after SIGKILL reached Salesforce")
 
-	// The remaining standby forwards to the new active.
-	for _, n := range c.standbys(t) {
-		eventually(t, failoverDeadline, "creds through standby "+n.name+" after the SIGKILL", func() error {
+	// The remaining node, a standby, forwards to the new active.
+	for _, n := range c.nodes {
+		if n == killed || n == active {
+			continue
+		}
+		eventually(t, failoverDeadline, "creds through "+n.name+", a standby, after the SIGKILL", func() error {
 			l, err := tryReadCreds(n.vaultServer, "app")
 			if err == nil {
 				tokens = append(tokens, l.Data.AccessToken)
@@ -161,11 +166,11 @@ func TestRaftClusterHA(t *testing.T) {
 	emu.requireLive(t, back.Data.AccessToken, "token read through the restarted node")
 	c.waitVoters(t, active, 3)
 
-	// (b) The short lease, issued before the SIGKILL, expires under the
-	// new active: its expiration manager (or the engine's sweep) revokes
-	// the token at Salesforce. Nothing else ends carol's session.
+	// (b) The short lease, issued just before the SIGKILL, expires under
+	// the new active: its expiration manager (or the engine's sweep)
+	// revokes the token at Salesforce. Nothing else ends carol's session.
 	emu.waitDead(t, short.Data.AccessToken, 90*time.Second,
-		"token of a 20s lease issued before the SIGKILL, once the lease expired under the new active")
+		"token of a 10s lease issued before the SIGKILL, once the lease expired under the new active")
 	waitLeaseGone(t, active.vaultServer, short.ID, time.Minute)
 	phase("pre-SIGKILL lease expired and its token died at Salesforce")
 

@@ -90,10 +90,11 @@ func startRaftCluster(t testing.TB, n int) *raftCluster {
 	first.must(t, "operator", "raft", "autopilot", "set-config", "-server-stabilization-time=2s")
 	// The others join through retry_join: each fetches the leader's
 	// challenge, and the unseal key answers it.
-	for _, node := range c.nodes[1:] {
-		c.unseal(t, node)
-	}
+	c.unseal(t, c.nodes[1:]...)
 	c.waitVoters(t, first, n)
+	for _, node := range c.nodes[1:] {
+		c.waitStandby(t, node)
+	}
 	return c
 }
 
@@ -180,32 +181,52 @@ func (n *raftNode) start(t testing.TB, procName string) {
 	n.procs = append(n.procs, n.proc)
 }
 
-// unseal hands the node the unseal key until it is unsealed. A node that
+// unseal hands each node the unseal key until all are unsealed. A node that
 // has not yet fetched the leader's join challenge answers "not initialized"
-// and is asked again.
-func (c *raftCluster) unseal(t testing.TB, node *raftNode) {
+// and is asked again; the nodes are asked side by side, so that their joins
+// overlap.
+func (c *raftCluster) unseal(t testing.TB, nodes ...*raftNode) {
 	t.Helper()
-	// A joining node answers an accepted key at once and unseals once the
+	// A joining node takes an accepted key at once and unseals when the
 	// join completes: the key is handed again only if that takes long.
 	const resubmit = 10 * time.Second
-	var accepted time.Time
-	eventually(t, clusterUpDeadline, node.name+" is unsealed", func() error {
-		code, err := c.health(node)
-		if err != nil {
-			return err
+	accepted := map[*raftNode]time.Time{}
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.name
+	}
+	eventually(t, clusterUpDeadline, strings.Join(names, ", ")+" unsealed", func() error {
+		var errs []string
+		for _, node := range nodes {
+			if err := c.unsealStep(node, accepted, resubmit); err != nil {
+				errs = append(errs, err.Error())
+			}
 		}
-		if code == healthActive || code == healthStandby || code == healthPerfStby {
-			return nil
+		if len(errs) > 0 {
+			return fmt.Errorf("%s", strings.Join(errs, "; "))
 		}
-		if time.Since(accepted) < resubmit {
-			return fmt.Errorf("sys/health %d after unseal", code)
-		}
-		if _, errOut, err := node.run("operator", "unseal", c.unsealKey); err != nil {
-			return fmt.Errorf("sys/health %d; vault operator unseal: %v: %s", code, err, strings.TrimSpace(errOut))
-		}
-		accepted = time.Now()
-		return fmt.Errorf("sys/health %d after unseal", code)
+		return nil
 	})
+}
+
+// unsealStep reports nil once the node is unsealed, and hands it the key
+// when it has not taken one recently.
+func (c *raftCluster) unsealStep(node *raftNode, accepted map[*raftNode]time.Time, resubmit time.Duration) error {
+	code, err := c.health(node)
+	if err != nil {
+		return fmt.Errorf("%s: sys/health: %v", node.name, err)
+	}
+	if code == healthActive || code == healthStandby || code == healthPerfStby {
+		return nil
+	}
+	if time.Since(accepted[node]) < resubmit {
+		return fmt.Errorf("%s: sys/health %d after unseal", node.name, code)
+	}
+	if _, errOut, err := node.run("operator", "unseal", c.unsealKey); err != nil {
+		return fmt.Errorf("%s: sys/health %d; vault operator unseal: %v: %s", node.name, code, err, strings.TrimSpace(errOut))
+	}
+	accepted[node] = time.Now()
+	return fmt.Errorf("%s: sys/health %d after unseal", node.name, code)
 }
 
 // health returns the node's sys/health status code.
@@ -339,7 +360,14 @@ func (c *raftCluster) restart(t testing.TB, node *raftNode) {
 		t.Fatalf("%s: its port was taken while it was down:\n%s", node.name, tail(node.proc.logPath, 40))
 	}
 	c.unseal(t, node)
-	eventually(t, clusterUpDeadline, node.name+" rejoins as a standby that knows the active node", func() error {
+	c.waitStandby(t, node)
+}
+
+// waitStandby waits until the node is a standby that knows the active node,
+// so that it can forward requests.
+func (c *raftCluster) waitStandby(t testing.TB, node *raftNode) {
+	t.Helper()
+	eventually(t, clusterUpDeadline, node.name+" is a standby that knows the active node", func() error {
 		if err := c.wantHealth(node, healthStandby); err != nil {
 			return err
 		}
