@@ -42,61 +42,35 @@ func (c *entryCache) drop() {
 }
 
 func (c *entryCache) role(ctx context.Context, s logical.Storage, name string) (*role, error) {
-	c.mu.Lock()
-	r, ok := c.roles[name]
-	gen := c.gen
-	c.mu.Unlock()
-	if ok {
-		return r, nil
-	}
-	r, err := getRole(ctx, s, name)
-	if err != nil || r == nil {
-		return r, err
-	}
-	c.mu.Lock()
-	if c.gen == gen {
-		c.roles[name] = r
-	}
-	c.mu.Unlock()
-	return r, nil
+	return cached(c, c.roles, name, func() (*role, error) { return getRole(ctx, s, name) })
 }
 
 func (c *entryCache) connection(ctx context.Context, s logical.Storage, name string) (*connection, error) {
-	c.mu.Lock()
-	conn, ok := c.conns[name]
-	gen := c.gen
-	c.mu.Unlock()
-	if ok {
-		return conn, nil
-	}
-	conn, err := getConnection(ctx, s, name)
-	if err != nil || conn == nil {
-		return conn, err
-	}
-	c.mu.Lock()
-	if c.gen == gen {
-		c.conns[name] = conn
-	}
-	c.mu.Unlock()
-	return conn, nil
+	return cached(c, c.conns, name, func() (*connection, error) { return getConnection(ctx, s, name) })
 }
 
 func (c *entryCache) authorization(ctx context.Context, s logical.Storage, name string) (*authorization, error) {
+	return cached(c, c.auths, name, func() (*authorization, error) { return getAuthorization(ctx, s, name) })
+}
+
+// cached answers from m, or loads and fills m unless a drop happened
+// while loading (the load may have read what a racing write replaced).
+func cached[T any](c *entryCache, m map[string]*T, name string, load func() (*T, error)) (*T, error) {
 	c.mu.Lock()
-	a, ok := c.auths[name]
+	v, ok := m[name]
 	gen := c.gen
 	c.mu.Unlock()
 	if ok {
-		return a, nil
+		return v, nil
 	}
-	a, err := getAuthorization(ctx, s, name)
-	if err != nil || a == nil {
-		return a, err
+	v, err := load()
+	if err != nil || v == nil {
+		return v, err
 	}
 	c.mu.Lock()
 	if c.gen == gen {
-		c.auths[name] = a
+		m[name] = v
 	}
 	c.mu.Unlock()
-	return a, nil
+	return v, nil
 }

@@ -108,21 +108,21 @@ func isInvalidAssertion(err error) bool {
 		strings.Contains(strings.ToLower(se.Description), "invalid assertion")
 }
 
-// errMissingCredential is a connection that cannot serve the role's flow:
+// missingCredentialError is a connection that cannot serve the role's flow:
 // the operator must fix the connection, so it is a 400.
-type errMissingCredential struct{ msg string }
+type missingCredentialError struct{ msg string }
 
-func (e errMissingCredential) Error() string { return e.msg }
+func (e missingCredentialError) Error() string { return e.msg }
 
-// errOutsideCeiling is a token Salesforce granted with scopes the role does
+// ceilingError is a token Salesforce granted with scopes the role does
 // not allow: refused, never handed out. The operator must narrow the
 // Connected App's scopes or widen the role's, so it is a 400.
-type errOutsideCeiling struct {
+type ceilingError struct {
 	role  string
 	extra []string
 }
 
-func (e errOutsideCeiling) Error() string {
+func (e ceilingError) Error() string {
 	return fmt.Sprintf("salesforce granted scopes outside role %q's ceiling: %s; remove them from the Connected App's OAuth scopes or add them to the role's scopes",
 		e.role, strings.Join(e.extra, ", "))
 }
@@ -138,11 +138,11 @@ type forbiddenError struct{ msg string }
 
 func (e forbiddenError) Error() string { return e.msg }
 
-// errVaultUnavailable is a question Vault could not answer (the mount's
+// vaultUnavailableError is a question Vault could not answer (the mount's
 // lease TTLs): the caller may retry, so it is a 503.
-type errVaultUnavailable struct{ msg string }
+type vaultUnavailableError struct{ msg string }
 
-func (e errVaultUnavailable) Error() string { return e.msg }
+func (e vaultUnavailableError) Error() string { return e.msg }
 
 // responseFor turns an error of an operation that talks to Salesforce into
 // what the caller sees: a refusal by Salesforce or a misconfiguration is a
@@ -151,9 +151,9 @@ func (e errVaultUnavailable) Error() string { return e.msg }
 func responseFor(err error) (*logical.Response, error) {
 	var sfErr *salesforceError
 	var unavail *unavailableError
-	var missing errMissingCredential
-	var ceiling errOutsideCeiling
-	var vault errVaultUnavailable
+	var missing missingCredentialError
+	var ceiling ceilingError
+	var vault vaultUnavailableError
 	var bad requestError
 	var forbidden forbiddenError
 	switch {

@@ -170,7 +170,7 @@ func (b *backend) requestToken(ctx context.Context, s logical.Storage, r *role, 
 	}
 	if r.GrantType == grantClientCredentials {
 		if conn.ClientSecret == "" {
-			return nil, errMissingCredential{fmt.Sprintf("connection %q has no client_secret; write config/%s with client_secret", conn.Name, conn.Name)}
+			return nil, missingCredentialError{fmt.Sprintf("connection %q has no client_secret; write config/%s with client_secret", conn.Name, conn.Name)}
 		}
 		return client.GrantClientCredentials(ctx, conn.ClientSecret)
 	}
@@ -179,7 +179,7 @@ func (b *backend) requestToken(ctx context.Context, s logical.Storage, r *role, 
 		return nil, fmt.Errorf("error parsing the stored private key of connection %q: %w", conn.Name, err)
 	}
 	if key == nil {
-		return nil, errMissingCredential{fmt.Sprintf("connection %q has no private key; write config/%s with private_key or generate_key=true", conn.Name, conn.Name)}
+		return nil, missingCredentialError{fmt.Sprintf("connection %q has no private key; write config/%s with private_key or generate_key=true", conn.Name, conn.Name)}
 	}
 	tr, err := client.GrantJWT(ctx, key, r.Username)
 	if err == nil || !isInvalidAssertion(err) || conn.PendingKey == "" {

@@ -139,7 +139,7 @@ func (b *backend) credsResponse(r *role, lease *ledger.Lease, ttl, maxTTL time.D
 func (b *backend) leaseTTLs(r *role) (ttl, maxTTL time.Duration, err error) {
 	def, mountMax, ok := mountTTLs(b.System())
 	if !ok {
-		return 0, 0, errVaultUnavailable{"vault did not answer the mount's lease TTLs; try again"}
+		return 0, 0, vaultUnavailableError{"vault did not answer the mount's lease TTLs; try again"}
 	}
 	maxTTL = mountMax
 	if r.MaxTTL > 0 && r.MaxTTL < maxTTL {

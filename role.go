@@ -99,7 +99,7 @@ var scopeImplies = map[string][]string{
 // ledger, before any lease of it is recorded.
 func (r *role) accept(a *ledger.Answer) error {
 	if extra := scopesOutside(a.Scope, r.Scopes); len(extra) > 0 {
-		return errOutsideCeiling{role: r.Name, extra: extra}
+		return ceilingError{role: r.Name, extra: extra}
 	}
 	return nil
 }

@@ -72,8 +72,8 @@ func (b *backend) coverGrant(ctx context.Context, s logical.Storage, key string,
 // Salesforce issued nothing. Anything else may have started a session.
 func (b *backend) settleGrantWAL(ctx context.Context, s logical.Storage, key, id string, err error) {
 	var sfErr *salesforceError
-	var missing errMissingCredential
-	var ceiling errOutsideCeiling
+	var missing missingCredentialError
+	var ceiling ceilingError
 	b.walMu.Lock()
 	st := b.grantWALs[key]
 	switch {
@@ -152,7 +152,7 @@ func (b *backend) rollbackGrant(ctx context.Context, s logical.Storage, w *grant
 	r := &role{Name: "(rollback)", Connection: conn.Name, GrantType: w.GrantType, Username: w.Username, Authorization: w.Authorization}
 	tr, err := b.requestToken(ctx, s, r, conn)
 	var sfErr *salesforceError
-	var missing errMissingCredential
+	var missing missingCredentialError
 	switch {
 	case errors.As(err, &sfErr), errors.As(err, &missing):
 		// Salesforce grants nothing to this user now; a session the lost
