@@ -34,20 +34,21 @@ func grantKey(conn *connection, r *role) string {
 // holdFor is what a creds read of r asks of the ledger. A read through an
 // authorization that cannot serve it fails here, before anything is reused:
 // a deleted or expired consent hands out nothing.
-func (b *backend) holdFor(ctx context.Context, s logical.Storage, r *role, conn *connection, ttl time.Duration) (ledger.Hold, error) {
+// The username is the Salesforce user the tokens are for, when known.
+func (b *backend) holdFor(ctx context.Context, s logical.Storage, r *role, conn *connection, ttl time.Duration) (ledger.Hold, string, error) {
 	h := ledger.Hold{GrantKey: grantKey(conn, r), Generation: conn.Generation, Role: r.Name, TTL: ttl, Accept: r.accept}
 	if r.GrantType != grantAuthorizationCode {
-		return h, nil
+		return h, r.Username, nil
 	}
 	a, err := b.cache.authorization(ctx, s, r.Authorization)
 	if err != nil {
-		return h, err
+		return h, "", err
 	}
 	if err := usableBy(a, r, conn); err != nil {
-		return h, err
+		return h, "", err
 	}
 	h.Generation ^= a.Generation
-	return h, nil
+	return h, a.Username, nil
 }
 
 // usableBy says why a role cannot read through an authorization, if so.

@@ -76,7 +76,7 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 	if err != nil {
 		return responseFor(err)
 	}
-	h, err := b.holdFor(ctx, req.Storage, r, conn, ttl)
+	h, username, err := b.holdFor(ctx, req.Storage, r, conn, ttl)
 	if err != nil {
 		return responseFor(err)
 	}
@@ -94,10 +94,10 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 		return nil, err
 	}
 	b.ledger.Handed(lease.HolderID)
-	return b.credsResponse(r, lease, ttl, maxTTL), nil
+	return b.credsResponse(r, username, lease, ttl, maxTTL), nil
 }
 
-func (b *backend) credsResponse(r *role, lease *ledger.Lease, ttl, maxTTL time.Duration) *logical.Response {
+func (b *backend) credsResponse(r *role, username string, lease *ledger.Lease, ttl, maxTTL time.Duration) *logical.Response {
 	a := lease.Answer
 	data := map[string]interface{}{
 		"access_token": a.AccessToken,
@@ -106,8 +106,8 @@ func (b *backend) credsResponse(r *role, lease *ledger.Lease, ttl, maxTTL time.D
 		"token_type":   a.TokenType,
 		"id":           a.ID,
 	}
-	if r.Username != "" {
-		data["username"] = r.Username
+	if username != "" {
+		data["username"] = username
 	}
 	if org, user, ok := parseIdentityURL(a.ID); ok {
 		data["organization_id"] = org
