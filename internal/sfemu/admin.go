@@ -20,8 +20,9 @@ const maxAdminBody = 1 << 20
 // ErrUnknownApp is returned for a client_id the emulator does not hold.
 var ErrUnknownApp = errors.New("unknown app")
 
-// Stats is what the emulator saw: counters since the last reset and every
-// session, live or dead. Tokens appear only as SHA-256 hashes.
+// Stats is what the emulator saw: counters since the last reset, every
+// session, live or dead, and every authorization. Tokens appear only as
+// SHA-256 hashes.
 type Stats struct {
 	Grants         map[string]int `json:"grants"`
 	Errors         map[string]int `json:"errors"`
@@ -30,6 +31,11 @@ type Stats struct {
 	RESTCalls      int            `json:"rest_calls"`
 	FaultsInjected int            `json:"faults_injected"`
 	Sessions       []SessionStats `json:"sessions"`
+	// Authorizations are the web server flow's approvals (refresh token
+	// families), oldest first; Approvals counts the live ones per app and
+	// user.
+	Authorizations []AuthorizationStats `json:"authorizations"`
+	Approvals      []ApprovalStats      `json:"approvals"`
 }
 
 // SessionStats is one session as Stats reports it.
@@ -63,6 +69,7 @@ func (e *Emulator) Stats() Stats {
 	for k, v := range e.counters.grants {
 		st.Grants[k] = v
 	}
+	st.Authorizations, st.Approvals = e.authorizationStatsLocked(now)
 	for k, v := range e.counters.errors {
 		st.Errors[k] = v
 	}
@@ -175,6 +182,15 @@ type appView struct {
 	Users             []User `json:"users"`
 	AdminApprovedOnly bool   `json:"admin_approved_only"`
 	NotInstalled      bool   `json:"not_installed"`
+
+	CallbackURLs                  []string           `json:"callback_urls"`
+	RequireSecretForWebServerFlow bool               `json:"require_secret_for_web_server_flow"`
+	RefreshTokenRotation          bool               `json:"refresh_token_rotation"`
+	RefreshTokenPolicy            RefreshTokenPolicy `json:"refresh_token_policy"`
+	// RefreshTokenPolicyName is the policy in words: valid_until_revoked,
+	// expire_after_seconds N or idle_seconds N.
+	RefreshTokenPolicyName string `json:"refresh_token_policy_name"`
+	MaxApprovalsPerUser    int    `json:"max_approvals_per_user"`
 }
 
 type adminError struct {
@@ -247,6 +263,15 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 	case p == "audiences":
 		e.serveAdminAudiences(w, r, method)
+	case p == "consent":
+		if method(http.MethodPost) {
+			e.serveAdminConsent(w, r)
+		}
+	case p == "expire-refresh-tokens":
+		if method(http.MethodPost) {
+			e.ExpireRefreshTokens()
+			w.WriteHeader(http.StatusNoContent)
+		}
 	case strings.HasPrefix(p, "apps/"):
 		e.serveAdminApp(w, r, strings.TrimPrefix(p, "apps/"), method)
 	default:
@@ -258,6 +283,9 @@ func (e *Emulator) serveAdminApp(w http.ResponseWriter, r *http.Request, rest st
 	id, sub, _ := strings.Cut(rest, "/")
 	var err error
 	switch sub {
+	case "":
+		e.serveAdminOneApp(w, r, id)
+		return
 	case "certificate":
 		if !method(http.MethodPut) {
 			return
@@ -306,16 +334,7 @@ func (e *Emulator) appViews() []appView {
 	defer e.mu.Unlock()
 	out := make([]appView, 0, len(e.apps))
 	for _, a := range e.apps {
-		out = append(out, appView{
-			ClientID:          a.ClientID,
-			HasCertificate:    a.key != nil,
-			HasClientSecret:   a.ClientSecret != "",
-			RunAs:             a.RunAs,
-			Scopes:            a.Scopes,
-			Users:             append([]User{}, a.Users...),
-			AdminApprovedOnly: a.AdminApprovedOnly,
-			NotInstalled:      a.NotInstalled,
-		})
+		out = append(out, viewOf(a))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ClientID < out[j].ClientID })
 	return out

@@ -53,6 +53,10 @@ type Config struct {
 	// LoginRateLimitPerHour is the per-user grant budget; 0 means 3600,
 	// a negative value disables the limit (for load tests).
 	LoginRateLimitPerHour int `json:"login_rate_limit_per_hour,omitempty"`
+	// PKCEMismatchError is the error code of a code_verifier that does not
+	// match its challenge: "invalid_grant" (default, what real orgs answer)
+	// or "invalid_request" (what Salesforce's REST API guide documents).
+	PKCEMismatchError string `json:"pkce_mismatch_error,omitempty"`
 }
 
 // App is a Connected App (or External Client App).
@@ -74,6 +78,24 @@ type App struct {
 	// NotInstalled makes the app answer app_not_found, as an External
 	// Client App that is not installed in this org.
 	NotInstalled bool `json:"not_installed,omitempty"`
+
+	// The web server (authorization code) flow; see webflow_config.go.
+
+	// CallbackURLs are the app's registered callback URLs; a redirect_uri
+	// must equal one of them exactly. None means the flow cannot start.
+	CallbackURLs []string `json:"callback_urls,omitempty"`
+	// RequireSecretForWebServerFlow: the code exchange and refreshes must
+	// carry the consumer secret. Off, a secret is still checked when sent.
+	RequireSecretForWebServerFlow bool `json:"require_secret_for_web_server_flow,omitempty"`
+	// RefreshTokenRotation: each refresh answers a new refresh token and
+	// ends the one used; reusing an ended one revokes its whole family.
+	RefreshTokenRotation bool `json:"refresh_token_rotation,omitempty"`
+	// RefreshTokenPolicy: absent or empty means valid until revoked.
+	RefreshTokenPolicy RefreshTokenPolicy `json:"refresh_token_policy,omitempty"`
+	// MaxApprovalsPerUser is how many live authorizations (refresh token
+	// families) one user may hold for the app; the next one revokes the
+	// oldest. 0 means Salesforce's 5; negative means no limit.
+	MaxApprovalsPerUser int `json:"max_approvals_per_user,omitempty"`
 }
 
 // User is a Salesforce user as far as one app is concerned. In JSON,
@@ -177,6 +199,10 @@ func newAppState(a App) (*appState, error) {
 			s.Users[i].UserID = derivedUserID(s.Users[i].Username)
 		}
 	}
+	if err := a.validateWebFlow(); err != nil {
+		return nil, fmt.Errorf("app %q: %w", a.ClientID, err)
+	}
+	s.CallbackURLs = append([]string(nil), a.CallbackURLs...)
 	var err error
 	switch {
 	case a.CertificatePEM != "":

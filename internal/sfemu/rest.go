@@ -4,7 +4,6 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 )
@@ -71,16 +70,7 @@ func (e *Emulator) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		e.oauthFail(w, http.StatusBadRequest, "invalid_request", "invalid request")
 		return
 	}
-	id, secret := form.Get("client_id"), form.Get("client_secret")
-	if bu, bp, ok := r.BasicAuth(); ok {
-		if v, err := url.QueryUnescape(bu); err == nil {
-			bu = v
-		}
-		if v, err := url.QueryUnescape(bp); err == nil {
-			bp = v
-		}
-		id, secret = bu, bp
-	}
+	id, secret := clientCredentials(r, form)
 	e.mu.Lock()
 	app := e.apps[id]
 	now := e.now()

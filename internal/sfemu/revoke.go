@@ -2,6 +2,7 @@ package sfemu
 
 import (
 	"net/http"
+	"time"
 )
 
 // Revoke errors are form-encoded, not JSON, and the description uses %20:
@@ -31,19 +32,38 @@ func (e *Emulator) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		e.revokeFail(w, "unsupported_token_type", revokeUnsupported)
 		return
 	}
-	if !tokenShaped(token) {
+	var ok bool
+	switch {
+	case refreshShaped(token):
+		e.mu.Lock()
+		ok = e.revokeRefreshLocked(token, e.now())
+		e.mu.Unlock()
+	case tokenShaped(token):
+		e.mu.Lock()
+		ok = e.revokeLocked(token, e.now())
+		e.mu.Unlock()
+	default:
 		e.revokeFail(w, "unsupported_token_type", revokeUnsupported)
 		return
 	}
-	e.mu.Lock()
-	ok := e.revokeLocked(token, e.now())
-	e.mu.Unlock()
 	if !ok {
 		e.revokeFail(w, "invalid_token", revokeInvalidToken)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-cache,must-revalidate,max-age=0,no-store,private")
 	w.WriteHeader(http.StatusOK)
+}
+
+// revokeRefreshLocked ends the authorization of a current refresh token:
+// every refresh token of its family and every access token they handed
+// out. A rotated-out, expired or unknown one is an invalid token.
+func (e *Emulator) revokeRefreshLocked(token string, now time.Time) bool {
+	rt := e.refresh[token]
+	if !e.refreshUsableLocked(rt, now) {
+		return false
+	}
+	e.endFamilyLocked(rt.fam, now, endRevoked, true)
+	return true
 }
 
 func (e *Emulator) revokeFail(w http.ResponseWriter, code, body string) {

@@ -1,6 +1,7 @@
 // Package sfemu emulates the parts of Salesforce that the Vault plugin
-// talks to: the OAuth token, revoke, introspect and userinfo endpoints, the
-// identity URL and a sliver of the REST API. It follows
+// talks to: the OAuth authorize (login and consent), token, revoke,
+// introspect and userinfo endpoints, the identity URL and a sliver of the
+// REST API. It follows
 // docs/salesforce-protocol.md to the letter, so that a plugin that passes
 // against it also works against a real org.
 package sfemu
@@ -46,6 +47,14 @@ type Emulator struct {
 	logins   map[string]*loginWindow // by username
 	counters counters
 
+	// The web server flow: pending consents, codes, refresh tokens and
+	// their families (authorizations); see authorizations.go.
+	pkceMismatch string
+	pending      map[string]*pendingConsent // by its random id
+	codes        map[string]*authCode       // by code
+	refresh      map[string]*refreshToken   // by refresh token
+	families     []*family                  // creation order
+
 	faults Faults
 	rng    *rand.Rand
 
@@ -76,6 +85,12 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.LoginRateLimitPerHour == 0 {
 		cfg.LoginRateLimitPerHour = defaultLoginRateLimit
 	}
+	if err := validPKCEMismatch(cfg.PKCEMismatchError); err != nil {
+		return nil, err
+	}
+	if cfg.PKCEMismatchError == "" {
+		cfg.PKCEMismatchError = pkceMismatchObserved
+	}
 	e := &Emulator{
 		orgID:        cfg.OrgID,
 		orgName:      cfg.OrgName,
@@ -84,6 +99,7 @@ func New(cfg Config) (*Emulator, error) {
 		reuse:        cfg.reuse(),
 		inactiveOrg:  cfg.InactiveOrg,
 		rateLimit:    cfg.LoginRateLimitPerHour,
+		pkceMismatch: cfg.PKCEMismatchError,
 		apps:         map[string]*appState{},
 		closed:       make(chan struct{}),
 	}
@@ -190,6 +206,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case p == "/services/oauth2/authorize":
+		e.serveAuthorize(w, r)
 	case p == "/services/oauth2/token":
 		e.serveToken(w, r)
 	case p == "/services/oauth2/revoke":

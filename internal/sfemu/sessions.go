@@ -49,6 +49,10 @@ func (e *Emulator) resetLocked() {
 	e.live = map[sessionKey]*session{}
 	e.order = nil
 	e.logins = map[string]*loginWindow{}
+	e.pending = map[string]*pendingConsent{}
+	e.codes = map[string]*authCode{}
+	e.refresh = map[string]*refreshToken{}
+	e.families = nil
 	e.counters = counters{grants: map[string]int{}, errors: map[string]int{}}
 }
 
@@ -142,7 +146,8 @@ func (e *Emulator) revokeLocked(token string, now time.Time) bool {
 	return true
 }
 
-// Reset drops every session and counter; apps and faults stay.
+// Reset drops every session, authorization and counter; apps and faults
+// stay.
 func (e *Emulator) Reset() {
 	e.mu.Lock()
 	e.resetLocked()

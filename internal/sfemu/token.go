@@ -48,16 +48,18 @@ const (
 	descMustPost       = "must use HTTP POST"
 )
 
-// tokenAnswer is the 200 body of a grant. Salesforce sends no
-// refresh_token and no expires_in for these flows.
+// tokenAnswer is the 200 body of a grant. Salesforce never sends
+// expires_in; refresh_token comes only from the web server flow (with the
+// refresh_token scope) and from refreshes under rotation.
 type tokenAnswer struct {
-	AccessToken string `json:"access_token"`
-	Signature   string `json:"signature,omitempty"`
-	Scope       string `json:"scope"`
-	InstanceURL string `json:"instance_url"`
-	ID          string `json:"id"`
-	TokenType   string `json:"token_type"`
-	IssuedAt    string `json:"issued_at,omitempty"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Signature    string `json:"signature,omitempty"`
+	Scope        string `json:"scope"`
+	InstanceURL  string `json:"instance_url"`
+	ID           string `json:"id"`
+	TokenType    string `json:"token_type"`
+	IssuedAt     string `json:"issued_at,omitempty"`
 }
 
 // grantError is one refusal of the token endpoint.
@@ -99,6 +101,10 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request) {
 		ans, gerr = e.grantJWT(r, form)
 	case grantTypeCC:
 		ans, gerr = e.grantClientCredentials(r, form)
+	case grantTypeCode:
+		ans, gerr = e.grantAuthorizationCode(r, form)
+	case grantTypeRefresh:
+		ans, gerr = e.grantRefreshToken(r, form)
 	default:
 		gerr = &grantError{"unsupported_grant_type", descBadGrantType}
 	}
@@ -172,17 +178,7 @@ func (e *Emulator) grantClientCredentials(r *http.Request, form url.Values) (*to
 	if h := hostOnly(r.Host); h == "login.salesforce.com" || h == "test.salesforce.com" {
 		return nil, &grantError{"invalid_grant", descWrongDomain}
 	}
-	id, secret := form.Get("client_id"), form.Get("client_secret")
-	if bu, bp, ok := r.BasicAuth(); ok {
-		// RFC 6749 form-encodes the parts of Basic credentials.
-		if v, err := url.QueryUnescape(bu); err == nil {
-			bu = v
-		}
-		if v, err := url.QueryUnescape(bp); err == nil {
-			bp = v
-		}
-		id, secret = bu, bp
-	}
+	id, secret := clientCredentials(r, form)
 	now := e.now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -220,7 +216,10 @@ func Signature(clientSecret, id, issuedAt string) string {
 
 // checkUserLocked applies the org, user and login-budget rules in the order
 // Salesforce reports them. The Run As user of client credentials needs no
-// approval of the app, so needApproval is false for it.
+// approval of the app, nor does the user of a web server flow (the consent
+// or the refresh token is the approval), so needApproval is false for
+// them. A user approves an app by consenting with the refresh_token scope,
+// which lets JWT bearer grants through while that authorization lives.
 func (e *Emulator) checkUserLocked(app *appState, username string, needApproval bool, now time.Time) (User, *grantError) {
 	if e.inactiveOrg {
 		return User{}, &grantError{"inactive_org", descInactiveOrg}
@@ -236,7 +235,7 @@ func (e *Emulator) checkUserLocked(app *appState, username string, needApproval 
 	if !u.Active {
 		return User{}, &grantError{"inactive_user", descInactiveUser}
 	}
-	if needApproval && !u.Approved {
+	if needApproval && !u.Approved && (app.AdminApprovedOnly || !e.hasApprovalLocked(app.ClientID, u.Username, now)) {
 		if app.AdminApprovedOnly {
 			return User{}, &grantError{"invalid_app_access", descNotAdminOK}
 		}
