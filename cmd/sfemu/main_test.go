@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,6 +99,8 @@ func TestBinary(t *testing.T) {
 		resp.Body.Close()
 	}
 
+	code := webFlowCode(t, client, base)
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +116,49 @@ func TestBinary(t *testing.T) {
 	if !strings.Contains(logs, "POST /services/oauth2/token 200") {
 		t.Errorf("request not logged:\n%s", logs)
 	}
-	if strings.Contains(logs, ans["access_token"]) || strings.Contains(logs, secret) {
-		t.Errorf("log leaks a token or secret:\n%s", logs)
+	if strings.Contains(logs, ans["access_token"]) || strings.Contains(logs, secret) || strings.Contains(logs, code) || strings.Contains(logs, url.QueryEscape(code)) {
+		t.Errorf("log leaks a token, code or secret:\n%s", logs)
 	}
+}
+
+// webFlowCode registers a callback on the demo app through the admin API
+// and completes the login-and-consent form with a cookie jar, as the demo
+// and the e2e tests do against the binary; it returns the code.
+func webFlowCode(t *testing.T, client *http.Client, base string) string {
+	t.Helper()
+	const cb = "http://localhost:1717/OauthRedirect"
+	req, _ := http.NewRequest(http.MethodPut, base+"/__sfemu/apps/3MVG9sfemuDemoConsumerKey",
+		strings.NewReader(`{"client_secret":"s","scopes":"api refresh_token","callback_urls":["`+cb+`"],"users":[{"username":"demo@example.com"}]}`))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PUT app: %d", resp.StatusCode)
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Timeout: 10 * time.Second, Transport: client.Transport, Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	q := url.Values{"response_type": {"code"}, "client_id": {"3MVG9sfemuDemoConsumerKey"}, "redirect_uri": {cb}, "state": {"s"}, "scope": {"api refresh_token"}}
+	resp, err = browser.Get(base + "/services/oauth2/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="pending" value="([^"]+)"`).FindSubmatch(page)
+	if resp.StatusCode != 200 || m == nil {
+		t.Fatalf("authorize page: %d %s", resp.StatusCode, page)
+	}
+	resp, err = browser.PostForm(base+"/services/oauth2/authorize", url.Values{"pending": {string(m[1])}, "username": {"demo@example.com"}, "action": {"allow"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != 302 || !strings.HasPrefix(loc.String(), cb+"?code=") || loc.Query().Get("state") != "s" {
+		t.Fatalf("consent: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return loc.Query().Get("code")
 }
