@@ -204,6 +204,9 @@ func safeLine(s string) string { return redactor(nil).safeText(s, maxDescLen) }
 
 // redeem exchanges the code, learns who consented, and keeps the consent.
 func (b *backend) redeem(ctx context.Context, s logical.Storage, f *flow, code string) (*authorization, error) {
+	if err := b.ledger.EnsureLoaded(ctx, s); err != nil {
+		return nil, err
+	}
 	conn, err := getConnection(ctx, s, f.Connection)
 	if err != nil {
 		return nil, err
@@ -233,8 +236,14 @@ func (b *backend) whoConsented(ctx context.Context, conn *connection, client *sf
 	if tr.RefreshToken == "" {
 		return nil, requestError{"salesforce granted no refresh token: add the refresh_token (offline_access) scope to the app's OAuth scopes and ask for it at start"}
 	}
-	if _, err := validateEndpointURL("id", tr.ID, conn.AllowNonSalesforceHost); err != nil {
-		return nil, &unavailableError{Op: opIdentity, Attempts: 0, Err: fmt.Errorf("salesforce answered an identity URL that is not a Salesforce endpoint: %w", err)}
+	// The identity URL gets the access token: it must be where the
+	// connection may send credentials.
+	u, err := url.Parse(tr.ID)
+	if err == nil {
+		_, err = validateEndpointURL("id", u.Scheme+"://"+u.Host, conn.AllowNonSalesforceHost)
+	}
+	if err != nil {
+		return nil, &unavailableError{Op: opIdentity, Err: fmt.Errorf("salesforce answered an identity URL that is not a Salesforce endpoint: %w", err)}
 	}
 	who, err := client.Identity(ctx, tr.ID, tr.AccessToken)
 	if err != nil {
