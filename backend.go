@@ -13,11 +13,6 @@ import (
 	"github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce/internal/ledger"
 )
 
-// Version is the plugin's semantic version, set at build time with
-// -ldflags "-X github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce.Version=v0.1.0".
-// A source build without the flag still reports a valid semver.
-var Version = "v0.0.0-dev"
-
 const (
 	// operationPrefix names this engine's operations in Vault's OpenAPI.
 	operationPrefix = "salesforce"
