@@ -22,7 +22,6 @@ import (
 
 const (
 	pluginName = "vault-plugin-secrets-salesforce"
-	modulePath = "github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce"
 
 	// pluginV2Command is the file name of the rebuilt plugin the upgrade
 	// test registers as the second version, beside the first in one
@@ -89,27 +88,24 @@ func prepare(repo, tmp string) error {
 	}
 	bins.sfemu = filepath.Join(tmp, "sfemu")
 	race := raceEnabled && os.Getenv("E2E_RACE") != "0"
-	builds := []struct {
-		out, pkg, version string
-	}{
-		{filepath.Join(bins.pluginDir, pluginName), "./cmd/" + pluginName, "v0.1.0"},
-		{filepath.Join(bins.pluginDir, pluginV2Command), "./cmd/" + pluginName, "v0.1.1"},
-		{bins.sfemu, "./cmd/sfemu", ""},
+	var raceFlag []string
+	if race {
+		raceFlag = []string{"-race"}
+	}
+	// The plugin is built by scripts/build.sh, as make build and make
+	// release build it, so that the suite tests the recipe users run.
+	buildSh := filepath.Join(repo, "scripts", "build.sh")
+	builds := [][]string{
+		append([]string{buildSh, "v0.1.0", filepath.Join(bins.pluginDir, pluginName)}, raceFlag...),
+		append([]string{buildSh, "v0.1.1", filepath.Join(bins.pluginDir, pluginV2Command)}, raceFlag...),
+		append(append([]string{"go", "build"}, raceFlag...), "-o", bins.sfemu, "./cmd/sfemu"),
 	}
 	start = time.Now()
 	for _, b := range builds {
-		args := []string{"build"}
-		if race {
-			args = append(args, "-race")
-		}
-		if b.version != "" {
-			args = append(args, "-ldflags", "-X "+modulePath+".Version="+b.version)
-		}
-		args = append(args, "-o", b.out, b.pkg)
-		cmd := exec.Command("go", args...)
+		cmd := exec.Command(b[0], b[1:]...)
 		cmd.Dir = repo
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+			return fmt.Errorf("%s: %w\n%s", strings.Join(b, " "), err, out)
 		}
 	}
 	fmt.Fprintf(os.Stderr, "e2e: built plugin v0.1.0, v0.1.1 and sfemu (race=%v) in %s\n", race, time.Since(start).Round(time.Second))

@@ -72,7 +72,7 @@ run_bounded() {
 profile_plugin() {
   local top="$1" port
   say "Profile the plugin inside Vault: a -tags pprof build at $PROFILE_MOUNT/"
-  run go build -C "$REPO" -tags pprof -ldflags "-X $MODULE.Version=$VERSION" -o "$STATE/plugins/$PLUGIN-pprof" "./cmd/$PLUGIN"
+  run "$REPO/scripts/build.sh" "$VERSION" "$STATE/plugins/$PLUGIN-pprof" -tags pprof
   port="$(free_port)"
   register_plugin "$PLUGIN-pprof" "$PROFILE_MOUNT" -env="SALESFORCE_PLUGIN_PPROF_ADDR=127.0.0.1:$port"
   vault write -field=certificate "$PROFILE_MOUNT/config/profile" login_url="$SF_URL" \

@@ -9,7 +9,6 @@
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VERSION="${VERSION:-v0.1.0}"
-MODULE="github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce"
 PLUGIN="vault-plugin-secrets-salesforce"
 # The emulator's built-in org (sfemu without -config): one Connected App with
 # no certificate yet, and a pre-authorized user.
@@ -86,7 +85,7 @@ free_port() {
 build_all() {
   mkdir -p "$STATE/plugins" "$STATE/bin"
   say "Build the plugin ($VERSION) and the Salesforce emulator"
-  run go build -C "$REPO" -ldflags "-X $MODULE.Version=$VERSION" -o "$STATE/plugins/$PLUGIN" "./cmd/$PLUGIN"
+  run "$REPO/scripts/build.sh" "$VERSION" "$STATE/plugins/$PLUGIN"
   run go build -C "$REPO" -o "$STATE/bin/sfemu" ./cmd/sfemu
   local vault
   vault="$("$REPO/scripts/get-vault.sh")" || die "no vault binary (scripts/get-vault.sh failed)"
