@@ -11,7 +11,7 @@ BIN := bin
 TEST_TIMEOUT ?= 80m
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all build vault test e2e demo dev dev-stop bench fmt lint vet clean
+.PHONY: all build release vault test e2e demo dev dev-stop bench fmt lint vet clean
 
 all: build
 
@@ -20,6 +20,13 @@ all: build
 build:
 	GO=$(GO) scripts/build.sh $(VERSION) $(BIN)/$(PLUGIN)
 	$(GO) build -o $(BIN)/sfemu ./cmd/sfemu
+
+# dist/: a static binary per OS and arch, named with the version, and
+# SHA256SUMS. VERSION must be given: a release is never the default.
+release:
+	@if [ "$(origin VERSION)" = file ]; then \
+		echo "make release needs a version: make release VERSION=vX.Y.Z" >&2; exit 2; fi
+	GO=$(GO) scripts/release.sh $(VERSION)
 
 # Builds (first time) or finds a vault >= 1.15; prints its path.
 vault:
@@ -60,6 +67,6 @@ lint: vet
 	else echo "shellcheck not installed; skipping the shell scripts"; fi
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist
 	@if [ -f .dev/pids ]; then scripts/dev.sh stop; fi
 	rm -rf .dev
