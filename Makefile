@@ -11,7 +11,7 @@ BIN := bin
 TEST_TIMEOUT ?= 80m
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all build release vault test e2e demo dev dev-stop bench fmt lint vet clean
+.PHONY: all build release vault test unit e2e demo dev dev-stop bench fmt lint vet clean
 
 all: build
 
@@ -37,6 +37,10 @@ vault:
 test: vet
 	@scripts/get-vault.sh >/dev/null
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# The edit-test loop: every package but the end-to-end suite, so no Vault.
+unit:
+	pkgs="$$($(GO) list ./... | grep -v '/e2e$$')" && [ -n "$$pkgs" ] && $(GO) test -race -count=1 $$pkgs
 
 e2e:
 	@scripts/get-vault.sh >/dev/null
