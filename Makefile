@@ -21,8 +21,9 @@ build:
 	GO=$(GO) scripts/build.sh $(VERSION) $(BIN)/$(PLUGIN)
 	$(GO) build -o $(BIN)/sfemu ./cmd/sfemu
 
-# dist/: a static binary per OS and arch, named with the version, and
-# SHA256SUMS. VERSION must be given: a release is never the default.
+# dist/: a binary per OS and arch (the linux ones static), named with the
+# version, and SHA256SUMS. VERSION must be given: a release is never the
+# default.
 release:
 	@if [ "$(origin VERSION)" = file ]; then \
 		echo "make release needs a version: make release VERSION=vX.Y.Z" >&2; exit 2; fi

@@ -13,8 +13,9 @@
 # build). -n prints the command instead of running it. GO names the go
 # command (default: go), as in the Makefile.
 #
-# The recipe: CGO_ENABLED=0, so that the binary is static and starts in
-# Vault's Alpine (musl) image; -trimpath, -buildvcs=false and an empty build
+# The recipe: CGO_ENABLED=0, so that a linux binary is static and starts in
+# Vault's Alpine (musl) image (darwin has no static binaries; it links only
+# the system library); -trimpath, -buildvcs=false and an empty build
 # ID, so that the bytes depend only on the source, the version and the Go
 # toolchain, and anyone can rebuild a release and compare its checksum;
 # -s -w, because a plugin needs no symbol table or DWARF (panics still carry
@@ -28,7 +29,8 @@ VERSION_VAR="Version"
 
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 2; }
 
-# semver.org's grammar, with the leading v Vault's plugin catalog shows.
+# semver.org's grammar (leading zeros in numeric pre-release identifiers
+# aside), with the leading v Vault's plugin catalog shows.
 semver_re='^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$'
 
 print_only=false

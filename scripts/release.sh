@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the release artifacts for VERSION into DIST (default dist/): one
-# static binary per platform, named
+# binary per platform (built without cgo: static on linux), named
 #   vault-plugin-secrets-salesforce_<version>_<os>_<arch>
 # so that every version can sit beside the others in a plugin directory,
 # and SHA256SUMS (sha256sum's format) listing each of them. Then checks them
