@@ -71,7 +71,8 @@ func isOAuthCode(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if !(r == '_' || r == '-' || r == '.' || (r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)))) {
+		ascii := r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r))
+		if r != '_' && r != '-' && r != '.' && !ascii {
 			return false
 		}
 	}
@@ -147,12 +148,8 @@ func parseTokenAnswerRedacted(status int, contentType string, body []byte, r red
 	return nil, &answerError{status: status, retry: true, reason: fmt.Sprintf("salesforce answered an unexpected HTTP %d", status)}
 }
 
-// parseRevokeAnswer turns one answer of the revoke endpoint into nil
+// parseRevokeAnswerRedacted turns one answer of the revoke endpoint into nil
 // (revoked, or already invalid), a *salesforceError, or an *answerError.
-func parseRevokeAnswer(status int, contentType string, body []byte) error {
-	return parseRevokeAnswerRedacted(status, contentType, body, nil)
-}
-
 func parseRevokeAnswerRedacted(status int, contentType string, body []byte, r redactor) error {
 	switch {
 	case status == http.StatusOK && len(bytes.TrimSpace(body)) == 0:

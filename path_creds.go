@@ -170,6 +170,7 @@ func parseIdentityURL(id string) (org, user string, ok bool) {
 
 const pathCredsHelpSyn = `Get a short-lived Salesforce access token for a role.`
 
+//nolint:gosec // G101: help text, not a credential
 const pathCredsHelpDesc = `
 Reading creds/<role> returns a Salesforce access token for the role's user,
 with instance_url, scope, token_type and id, as a lease of type

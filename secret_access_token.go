@@ -12,7 +12,7 @@ import (
 	"github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce/internal/ledger"
 )
 
-const secretTypeAccessToken = "salesforce_access_token"
+const secretTypeAccessToken = "salesforce_access_token" //nolint:gosec // G101: the secret type's name
 
 func secretAccessToken(b *backend) *framework.Secret {
 	return &framework.Secret{

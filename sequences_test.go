@@ -162,7 +162,7 @@ func TestFailedSystemViewNeverMakesAZeroTTL(t *testing.T) {
 	cached := newCachedSystemView(sys).(*cachedSystemView)
 	now := time.Now()
 	cached.now = func() time.Time { return now }
-	e.b.Backend.Setup(context.Background(), &logical.BackendConfig{System: cached, Logger: e.b.Logger(), StorageView: e.storage})
+	e.b.Setup(context.Background(), &logical.BackendConfig{System: cached, Logger: e.b.Logger(), StorageView: e.storage})
 	e.connection(nil)
 	e.role("app", nil)
 	if got := e.creds("app").Secret.TTL; got != time.Hour {
@@ -175,7 +175,7 @@ func TestFailedSystemViewNeverMakesAZeroTTL(t *testing.T) {
 	}
 
 	fresh := newCachedSystemView(sys)
-	e.b.Backend.Setup(context.Background(), &logical.BackendConfig{System: fresh, Logger: e.b.Logger(), StorageView: e.storage})
+	e.b.Setup(context.Background(), &logical.BackendConfig{System: fresh, Logger: e.b.Logger(), StorageView: e.storage})
 	resp, err := e.do(logical.ReadOperation, "creds/app", nil)
 	coded, ok := err.(logical.HTTPCodedError)
 	if !ok || coded.Code() != 503 || resp != nil {
@@ -447,7 +447,7 @@ func TestBackgroundWorkOnlyOnTheActivePrimary(t *testing.T) {
 			lease := e.creds("app")
 			sys := &logical.StaticSystemView{DefaultLeaseTTLVal: time.Hour, MaxLeaseTTLVal: 24 * time.Hour,
 				ReplicationStateVal: tc.state, LocalMountVal: tc.local}
-			e.b.Backend.Setup(context.Background(), &logical.BackendConfig{System: sys, Logger: e.b.Logger(), StorageView: e.storage})
+			e.b.Setup(context.Background(), &logical.BackendConfig{System: sys, Logger: e.b.Logger(), StorageView: e.storage})
 			e.clock.Advance(time.Hour)
 			if err := e.periodic(); err != nil {
 				t.Fatal(err)

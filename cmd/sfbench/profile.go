@@ -65,7 +65,7 @@ func fetchProfile(ctx context.Context, base, out string) error {
 		return err
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
+		_ = f.Close() // the copy's error is the one to report
 		return fmt.Errorf("saving the plugin's CPU profile: %w", err)
 	}
 	return f.Close()

@@ -89,13 +89,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		dir := *certOut
 		if dir == "" {
 			if dir, err = os.MkdirTemp("", "sfemu-ca-"); err != nil {
-				ln.Close()
+				_ = ln.Close() // nothing was served on it
 				return fmt.Errorf("creating certificate directory: %w", err)
 			}
 		}
 		cert, err := selfSigned(filepath.Join(dir, "ca.pem"))
 		if err != nil {
-			ln.Close()
+			_ = ln.Close() // nothing was served on it
 			return err
 		}
 		logger.Printf("TLS certificate written to %s", filepath.Join(dir, "ca.pem"))
@@ -118,11 +118,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	if *readyFile != "" {
 		if err := writeAtomic(*readyFile, base+"\n"); err != nil {
-			srv.Close()
+			_ = srv.Close() // the write's error is the one to report
 			return err
 		}
 	}
-	fmt.Fprintln(stdout, base)
+	_, _ = fmt.Fprintln(stdout, base) // a closed stdout is no reason to stop serving
 
 	select {
 	case err := <-served:
@@ -180,7 +180,8 @@ func selfSigned(caPath string) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("creating TLS certificate: %w", err)
 	}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := os.MkdirAll(filepath.Dir(caPath), 0o755); err != nil {
+	// The certificate is public: clients read it to trust the emulator.
+	if err := os.MkdirAll(filepath.Dir(caPath), 0o755); err != nil { //nolint:gosec // G301: a public certificate's directory
 		return tls.Certificate{}, fmt.Errorf("creating certificate directory: %w", err)
 	}
 	if err := writeAtomic(caPath, string(certPEM)); err != nil {
@@ -200,15 +201,15 @@ func writeAtomic(path, content string) error {
 	_, werr := f.WriteString(content)
 	cerr := f.Close()
 	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp) // best effort: the write's error is the one to report
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		os.Remove(tmp)
+	if err := os.Chmod(tmp, 0o644); err != nil { //nolint:gosec // G302: the certificate and the URL are public
+		_ = os.Remove(tmp) // best effort
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp) // best effort
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

@@ -43,7 +43,7 @@ func CheckPlatform(path string, a Artifact) error {
 		if err != nil {
 			return fmt.Errorf("%s: not an ELF file: %w", a.Name, err)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read only
 		if f.Machine != want || f.Type != elf.ET_EXEC {
 			return fmt.Errorf("%s: ELF %s %s, want %s %s", a.Name, f.Type, f.Machine, elf.ET_EXEC, want)
 		}
@@ -56,7 +56,7 @@ func CheckPlatform(path string, a Artifact) error {
 		if err != nil {
 			return fmt.Errorf("%s: not a Mach-O file: %w", a.Name, err)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read only
 		if f.Cpu != want || f.Type != macho.TypeExec {
 			return fmt.Errorf("%s: Mach-O %s %s, want %s %s", a.Name, f.Type, f.Cpu, macho.TypeExec, want)
 		}

@@ -18,7 +18,7 @@ func CheckStatic(path string) error {
 	if err != nil {
 		return fmt.Errorf("%s: not an ELF file: %w", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	var problems []string
 	for _, p := range f.Progs {
 		switch p.Type {

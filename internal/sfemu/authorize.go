@@ -14,7 +14,7 @@ import (
 // server flow section of docs/salesforce-protocol.md).
 const (
 	descNoRedirect       = "redirect_uri not provided"
-	descRedirectMismatch = "redirect_uri must match configuration"
+	descRedirectMismatch = "redirect_uri must match configuration" //nolint:gosec // G101: Salesforce's error text, not a credential
 	descBadResponseType  = "response type not supported"
 	descDenied           = "end-user denied authorization"
 	errAppAccessDenied   = "OAUTH_APP_ACCESS_DENIED"
@@ -120,6 +120,7 @@ func (e *Emulator) startConsent(w http.ResponseWriter, r *http.Request, q url.Va
 	page := e.consentPageLocked(app, p, req.loginHint, "")
 	e.mu.Unlock()
 
+	//nolint:gosec // G124: Secure follows the emulator's scheme; it also serves plain http on loopback
 	http.SetCookie(w, &http.Cookie{
 		Name: browserCookie, Value: browser, Path: "/", HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,

@@ -78,7 +78,7 @@ func (e *Emulator) setFaultsLocked(f Faults) {
 		f.HangMS = int(defaultHang / time.Millisecond)
 	}
 	e.faults = f
-	e.rng = rand.New(rand.NewPCG(f.Seed, f.Seed^0x5f3759df))
+	e.rng = rand.New(rand.NewPCG(f.Seed, f.Seed^0x5f3759df)) //nolint:gosec // G404: faults repeat by seed on purpose
 }
 
 const maintenancePage = `<!DOCTYPE html>

@@ -19,7 +19,7 @@ var invalidSession = []restError{{Message: "Session expired or invalid", ErrorCo
 func bearer(r *http.Request) string {
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !(strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "OAuth")) {
+	if !ok || (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "OAuth")) {
 		return ""
 	}
 	return strings.TrimSpace(tok)
