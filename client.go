@@ -59,11 +59,11 @@ func buildUserAgent(version string) string {
 	return "vault-plugin-secrets-salesforce/" + version + " (+" + projectURL + ")"
 }
 
-// clientSettings is what a connection tells the client; LoginURL and
-// Audience carry no trailing slash.
+// clientSettings is what a connection tells the client; LoginURL carries
+// no trailing slash. The JWT audience is not among them: each grant names
+// the audiences to try (audience.go).
 type clientSettings struct {
 	LoginURL string
-	Audience string
 	ClientID string
 	CACert   string
 }
@@ -81,6 +81,10 @@ type tokenResponse struct {
 	Signature   string `json:"signature"`
 	// RefreshToken never leaves the engine: it is not in the JSON form.
 	RefreshToken string `json:"-"`
+
+	// Audience is not part of the answer: it is the JWT aud that
+	// Salesforce accepted, for a JWT bearer grant.
+	Audience string `json:"-"`
 }
 
 // retryPolicy is capped exponential backoff with full jitter: concurrent
@@ -125,13 +129,9 @@ type sfClient struct {
 
 func newClient(s clientSettings, logger hclog.Logger) (*sfClient, error) {
 	s.LoginURL = strings.TrimRight(s.LoginURL, "/")
-	s.Audience = strings.TrimRight(s.Audience, "/")
 	u, err := url.Parse(s.LoginURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("'login_url' %q is not an absolute URL: set it to e.g. https://login.salesforce.com or the org's My Domain URL", s.LoginURL)
-	}
-	if s.Audience == "" {
-		s.Audience = s.LoginURL
 	}
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if strings.TrimSpace(s.CACert) != "" {
@@ -181,13 +181,39 @@ func (c *sfClient) Close() {
 }
 
 // GrantJWT exchanges a signed assertion for an access token of username.
-func (c *sfClient) GrantJWT(ctx context.Context, key *rsa.PrivateKey, username string) (*tokenResponse, error) {
+// audiences are the aud values to try, in order: the next one is tried
+// only when Salesforce refuses the previous one as an invalid audience, so
+// that no other refusal costs a second login. With none, aud is the login
+// URL. The answer's Audience is the one Salesforce accepted.
+func (c *sfClient) GrantJWT(ctx context.Context, key *rsa.PrivateKey, username string, audiences ...string) (*tokenResponse, error) {
+	if len(audiences) == 0 {
+		audiences = []string{c.settings.LoginURL}
+	}
+	var err error
+	for i, aud := range audiences {
+		var tok *tokenResponse
+		if tok, err = c.grantJWTWith(ctx, key, username, aud); err == nil {
+			tok.Audience = aud
+			return tok, nil
+		}
+		if !isAudienceRefusal(err) {
+			return nil, err
+		}
+		if i+1 < len(audiences) {
+			c.logger.Info("salesforce refused the JWT audience; trying the next one", "audience", aud, "next", audiences[i+1])
+		}
+	}
+	return nil, withAudiencesTried(err, audiences)
+}
+
+// grantJWTWith is one JWT bearer grant (with its retries) for one audience.
+func (c *sfClient) grantJWTWith(ctx context.Context, key *rsa.PrivateKey, username, audience string) (*tokenResponse, error) {
 	var tok *tokenResponse
 	var assertion string
 	// The assertion is signed per attempt: a retry after a long backoff
 	// must not send one close to its exp.
 	build := func() (url.Values, error) {
-		a, err := signAssertion(key, c.settings.ClientID, username, c.settings.Audience, c.now())
+		a, err := signAssertion(key, c.settings.ClientID, username, audience, c.now())
 		if err != nil {
 			return nil, err
 		}

@@ -91,7 +91,6 @@ func (f *fakeSF) client(t testing.TB, logger hclog.Logger) *sfClient {
 	t.Helper()
 	c, err := newClient(clientSettings{
 		LoginURL: f.srv.URL,
-		Audience: "https://login.salesforce.com",
 		ClientID: testClientID,
 		CACert:   f.caPEM(),
 	}, logger)
@@ -240,7 +239,9 @@ func TestGrantJWT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := tokenResponse{AccessToken: testToken, Scope: "api web", InstanceURL: "https://acme.my.salesforce.com", ID: testID, TokenType: "Bearer"}
+	// Without audiences, aud is the login URL.
+	want := tokenResponse{AccessToken: testToken, Scope: "api web", InstanceURL: "https://acme.my.salesforce.com", ID: testID, TokenType: "Bearer",
+		Audience: f.srv.URL}
 	if *tok != want {
 		t.Errorf("token = %+v, want %+v", *tok, want)
 	}

@@ -17,7 +17,7 @@ import (
 const maxCachedClients = 64
 
 // clientCache keeps one Salesforce client per set of client settings (login
-// URL, audience, consumer key, CA). It is keyed by the settings themselves,
+// URL, consumer key, CA). It is keyed by the settings themselves,
 // never by a connection's name: a read that still carries a connection's
 // old settings builds and finds the old client, and can never make later
 // reads send new credentials to an old endpoint. Clients hold no secret

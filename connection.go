@@ -82,8 +82,10 @@ func (c *connection) holdsCredentials() bool {
 	return c.PrivateKey != "" || c.ClientSecret != ""
 }
 
-// audience is the JWT aud claim: Salesforce wants the authorization server
-// URL exactly, and refuses a trailing slash.
+// audience is the JWT aud claim a read shows as 'audience': the explicit
+// one, or the login URL, which grants send first when none is set
+// (audience.go has the whole rule). Salesforce compares aud exactly and
+// refuses a trailing slash.
 func (c *connection) audience() string {
 	if c.Audience != "" {
 		return strings.TrimRight(c.Audience, "/")
@@ -104,7 +106,6 @@ func (c *connection) reuseInterval() time.Duration {
 func (c *connection) clientSettings() clientSettings {
 	return clientSettings{
 		LoginURL: strings.TrimRight(c.LoginURL, "/"),
-		Audience: c.audience(),
 		ClientID: c.ClientID,
 		CACert:   c.CACert,
 	}

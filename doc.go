@@ -31,6 +31,7 @@
 //	clients.go              Salesforce clients cached by their settings; revocation for the ledger
 //	client.go               the OAuth client: JWT bearer and client credentials grants, revocation, retries
 //	assertion.go            the JWT bearer assertion
+//	audience.go             which JWT audiences a grant sends, and the one Salesforce accepted
 //	answer.go               decoding Salesforce's answers: tokens, refusals, revocations
 //	hints.go                the fix for each Salesforce refusal
 //	errors.go               error types and what the caller sees for each (400, 502, 503)
@@ -44,6 +45,7 @@
 //
 //	config/<name>                     a connection, with its private key and consumer secret (seal-wrapped)
 //	roles/<name>                      a role
+//	audiences/<name>                  the JWT audience Salesforce accepted for connection <name>, with its login_url and client_id
 //	ledger/tokens/<token ID>          a token and what revoking it needs (seal-wrapped)
 //	ledger/holders/<token ID>/<batch> the leases holding a token, recorded together
 //	ledger/epochs/<epoch>             how far a backend instance's leases are known to be registered

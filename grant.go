@@ -182,7 +182,7 @@ func (b *backend) requestToken(ctx context.Context, s logical.Storage, r *role, 
 	if key == nil {
 		return nil, missingCredentialError{fmt.Sprintf("connection %q has no private key; write config/%s with private_key or generate_key=true", conn.Name, conn.Name)}
 	}
-	tr, err := client.GrantJWT(ctx, key, r.Username)
+	tr, err := b.grantJWT(ctx, s, client, conn, key, r.Username)
 	if err == nil || !isInvalidAssertion(err) || conn.PendingKey == "" {
 		return tr, err
 	}
@@ -190,7 +190,7 @@ func (b *backend) requestToken(ctx context.Context, s logical.Storage, r *role, 
 	if perr != nil {
 		return nil, err
 	}
-	tr, perr = client.GrantJWT(ctx, pending, r.Username)
+	tr, perr = b.grantJWT(ctx, s, client, conn, pending, r.Username)
 	if perr != nil {
 		// Report the current key's refusal: the pending key is the fallback.
 		return nil, err

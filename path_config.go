@@ -174,6 +174,9 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 	if err != nil {
 		return nil, err
 	}
+	if data["accepted_audience"], err = acceptedAudienceFor(ctx, req.Storage, c); err != nil {
+		return nil, err
+	}
 	return &logical.Response{Data: data}, nil
 }
 
@@ -195,6 +198,11 @@ func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, d 
 	}
 	if err := req.Storage.Delete(ctx, configStoragePrefix+name); err != nil {
 		return nil, err
+	}
+	// A connection created later under this name starts afresh; were this
+	// left behind, it would only be used for the same login_url and app.
+	if err := req.Storage.Delete(ctx, audienceStoragePrefix+name); err != nil {
+		b.Logger().Warn("connection deleted, but not the audience salesforce accepted for it", "connection", name, "error", err)
 	}
 	b.connectionChanged()
 	b.Logger().Info("connection deleted", "connection", name)
@@ -280,8 +288,12 @@ func configFields() map[string]*framework.FieldSchema {
 			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
 		},
 		"audience": {
-			Type:        framework.TypeString,
-			Description: "JWT 'aud' claim; defaults to login_url. An empty value restores the default.",
+			Type: framework.TypeString,
+			Description: "JWT 'aud' claim, sent alone when set. Default: unset, and then grants send login_url first and, " +
+				"only if Salesforce answers 'audience is invalid', https://test.salesforce.com for a sandbox host " +
+				"(test.salesforce.com, *.sandbox.my.salesforce.com) or https://login.salesforce.com for any other; " +
+				"the audience Salesforce accepted is kept (read it as accepted_audience) and sent first from then on. " +
+				"An empty value restores the default.",
 		},
 		"ca_cert": {
 			Type:         framework.TypeString,
@@ -381,7 +393,8 @@ func configReadResponseFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
 		"login_url":                 s("Authorization server base URL."),
 		"client_id":                 s("Consumer key."),
-		"audience":                  s("Effective JWT audience."),
+		"audience":                  s("The explicit JWT audience, or else the login URL, which grants send first."),
+		"accepted_audience":         s("The audience Salesforce accepted for this login_url and client_id, sent first by later grants; empty until a JWT grant succeeds, and when 'audience' is set."),
 		"ca_cert":                   s("Trusted CA bundle, if set."),
 		"allow_non_salesforce_host": bl("Whether non-Salesforce hosts are allowed."),
 		"private_key_set":           bl("Whether a private key is stored."),
