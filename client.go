@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,15 @@ const (
 	requestTimeout      = 30 * time.Second
 	idleConnTimeout     = 90 * time.Second
 	maxIdleConnsPerHost = 16
+
+	// maxRetryAfter is the longest Retry-After the client waits for within
+	// a request: one attempt's own bound. Salesforce documents no
+	// Retry-After; a gateway or maintenance page asking for longer is
+	// better answered at once with a 502 that names the wait.
+	maxRetryAfter = requestTimeout
+	// maxRetryAfterSeconds bounds what a Retry-After header is read as, far
+	// above maxRetryAfter, so that no value overflows a Duration.
+	maxRetryAfterSeconds = 1 << 31
 
 	projectURL = "https://github.com/vault-plugin-secrets-salesforce/vault-plugin-secrets-salesforce"
 )
@@ -125,6 +135,8 @@ type sfClient struct {
 	logger    hclog.Logger
 	retry     retryPolicy
 	now       func() time.Time
+	// sleep waits between attempts; tests replace it to see the waits.
+	sleep func(context.Context, time.Duration) error
 }
 
 func newClient(s clientSettings, logger hclog.Logger) (*sfClient, error) {
@@ -172,6 +184,7 @@ func newClient(s clientSettings, logger hclog.Logger) (*sfClient, error) {
 		logger:    logger,
 		retry:     defaultRetryPolicy,
 		now:       time.Now,
+		sleep:     sleepCtx,
 	}, nil
 }
 
@@ -312,6 +325,7 @@ func (c *sfClient) post(ctx context.Context, op, endpoint string,
 ) error {
 	maxAttempts := max(c.retry.MaxAttempts, 1)
 	var lastErr error
+	var asked time.Duration // what the last answer's Retry-After asked for
 	lastStatus := 0
 	attempt := 0
 	giveUp := func(err error) error {
@@ -319,13 +333,8 @@ func (c *sfClient) post(ctx context.Context, op, endpoint string,
 	}
 	for attempt < maxAttempts {
 		if attempt > 0 {
-			d := c.retry.delay(attempt)
-			if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
-				return giveUp(fmt.Errorf("the request's deadline leaves no time for another attempt; last error: %w", lastErr))
-			}
-			c.logger.Debug("retrying salesforce request", "op", op, "next_attempt", attempt+1, "delay", d)
-			if err := sleepCtx(ctx, d); err != nil {
-				return giveUp(fmt.Errorf("%w; last error: %v", err, lastErr))
+			if err := c.pause(ctx, op, attempt, asked, lastErr); err != nil {
+				return giveUp(err)
 			}
 		}
 		attempt++
@@ -334,10 +343,10 @@ func (c *sfClient) post(ctx context.Context, op, endpoint string,
 			return err
 		}
 		start := time.Now()
-		status, ct, body, err := c.send(ctx, endpoint, form, auth)
+		rep, err := c.send(ctx, endpoint, form, auth)
 		if err != nil {
 			c.logger.Debug("salesforce request failed", "op", op, "attempt", attempt, "duration", time.Since(start), "error", err)
-			lastStatus = 0
+			lastStatus, asked = 0, 0
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return giveUp(ctxErr)
 			}
@@ -347,9 +356,9 @@ func (c *sfClient) post(ctx context.Context, op, endpoint string,
 			lastErr = describeTransportError(err)
 			continue
 		}
-		lastStatus = status
-		c.logger.Debug("salesforce answered", "op", op, "attempt", attempt, "status", status, "duration", time.Since(start))
-		err = handle(status, ct, body)
+		lastStatus, asked = rep.status, rep.retryAfter
+		c.logger.Debug("salesforce answered", "op", op, "attempt", attempt, "status", rep.status, "duration", time.Since(start))
+		err = handle(rep.status, rep.contentType, rep.body)
 		if err == nil {
 			return nil
 		}
@@ -369,15 +378,52 @@ func (c *sfClient) post(ctx context.Context, op, endpoint string,
 		return err
 	}
 	c.logger.Warn("salesforce request gave up", "op", op, "attempts", attempt, "last_status", lastStatus)
+	if asked > 0 {
+		lastErr = fmt.Errorf("%w; salesforce asked to retry after %d seconds", lastErr, ceilSeconds(asked))
+	}
 	return giveUp(lastErr)
+}
+
+// pause waits before retry number n: the backoff, or longer when Salesforce
+// said when to come back (Retry-After). A wait that the request's deadline
+// or maxRetryAfter does not allow is not started: the caller hears at once
+// how long Salesforce asked for, rather than after a wait that must fail.
+func (c *sfClient) pause(ctx context.Context, op string, n int, asked time.Duration, lastErr error) error {
+	d := c.retry.delay(n)
+	if asked > maxRetryAfter {
+		return fmt.Errorf("salesforce asked to retry after %d seconds, longer than the engine waits within a request (%s): try again later; last error: %w",
+			ceilSeconds(asked), maxRetryAfter, lastErr)
+	}
+	d = max(d, asked)
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+		if asked > 0 {
+			return fmt.Errorf("salesforce asked to retry after %d seconds, past the request's deadline: try again later; last error: %w",
+				ceilSeconds(asked), lastErr)
+		}
+		return fmt.Errorf("the request's deadline leaves no time for another attempt; last error: %w", lastErr)
+	}
+	c.logger.Debug("retrying salesforce request", "op", op, "next_attempt", n+1, "delay", d, "retry_after", asked)
+	if err := c.sleep(ctx, d); err != nil {
+		return fmt.Errorf("%w; last error: %v", err, lastErr)
+	}
+	return nil
+}
+
+// reply is one answer as post needs it.
+type reply struct {
+	status      int
+	contentType string
+	body        []byte
+	// retryAfter is the wait a 429 or 503 asked for; 0 when none.
+	retryAfter time.Duration
 }
 
 // send makes one attempt. The body is read within maxAnswerBytes and the
 // rest drained so that the keep-alive connection goes back to the pool.
-func (c *sfClient) send(ctx context.Context, endpoint string, form url.Values, auth func(*http.Request)) (int, string, []byte, error) {
+func (c *sfClient) send(ctx context.Context, endpoint string, form url.Values, auth func(*http.Request)) (reply, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return 0, "", nil, err
+		return reply{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -387,7 +433,7 @@ func (c *sfClient) send(ctx context.Context, endpoint string, form url.Values, a
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, "", nil, err
+		return reply{}, err
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrainBytes))
@@ -395,14 +441,46 @@ func (c *sfClient) send(ctx context.Context, endpoint string, form url.Values, a
 	}()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 	if err != nil {
-		return 0, "", nil, fmt.Errorf("error reading salesforce's answer (HTTP %d): %w", resp.StatusCode, err)
+		return reply{}, fmt.Errorf("error reading salesforce's answer (HTTP %d): %w", resp.StatusCode, err)
 	}
 	if len(body) > maxAnswerBytes {
 		// Cut to the limit: parsing fails on the truncated JSON and the
 		// answer is treated as not Salesforce's protocol.
 		body = body[:maxAnswerBytes]
 	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), body, nil
+	rep := reply{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: body}
+	if rep.status == http.StatusTooManyRequests || rep.status == http.StatusServiceUnavailable {
+		rep.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	}
+	return rep, nil
+}
+
+// parseRetryAfter reads a Retry-After header (RFC 9110 10.2.3): a number
+// of seconds or an HTTP-date. Anything else, or a date already past, is no
+// wait at all; a number too large to hold saturates, and is then refused
+// as longer than maxRetryAfter.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if strings.Trim(v, "0123456789") == "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n > maxRetryAfterSeconds {
+			return maxRetryAfterSeconds * time.Second
+		}
+		return time.Duration(n) * time.Second
+	}
+	t, err := http.ParseTime(v)
+	if err != nil || !t.After(now) {
+		return 0
+	}
+	return t.Sub(now)
+}
+
+// ceilSeconds is d in whole seconds, rounded up, as a person would read it.
+func ceilSeconds(d time.Duration) int64 {
+	return int64((d + time.Second - 1) / time.Second)
 }
 
 // retryableTransportError: a certificate that does not verify will not
