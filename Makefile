@@ -11,7 +11,7 @@ BIN := bin
 TEST_TIMEOUT ?= 80m
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all build release vault test unit e2e demo dev dev-stop bench fmt lint vet clean
+.PHONY: all build release vault test unit e2e demo dev dev-stop bench fmt lint vet clean troubleshooting
 
 all: build
 
@@ -58,6 +58,11 @@ dev-stop:
 
 bench:
 	VERSION=$(VERSION) scripts/bench.sh
+
+# docs/troubleshooting.md is generated from the hint table (hints.go); a
+# test fails when the checked-in file differs.
+troubleshooting:
+	$(GO) test -count=1 -run '^TestTroubleshootingDocIsCurrent$$' . -args -update-generated-docs
 
 fmt:
 	gofmt -w .

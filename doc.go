@@ -33,7 +33,7 @@
 //	assertion.go            the JWT bearer assertion
 //	audience.go             which JWT audiences a grant sends, and the one Salesforce accepted
 //	answer.go               decoding Salesforce's answers: tokens, refusals, revocations
-//	hints.go                the fix for each Salesforce refusal
+//	hints.go                the fix for each Salesforce refusal: the source of docs/troubleshooting.md
 //	errors.go               error types and what the caller sees for each (400, 502, 503)
 //	redact.go               keeping what was sent out of what comes back
 //	entrycache.go           roles and connections served from memory to creds reads

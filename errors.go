@@ -18,7 +18,6 @@ const (
 	invalidToken   = "invalid_token"
 	maxCodeLen     = 64
 	maxDescLen     = 300
-	genericHint    = "check the connection (login_url, client_id, private key or client_secret) and the Connected App's OAuth policies in Salesforce Setup"
 	redactedMarker = "[redacted]"
 )
 
