@@ -7,11 +7,18 @@ package salesforce
 // test with -update-generated-docs.
 
 import (
+	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
 )
 
 var updateGeneratedDocs = flag.Bool("update-generated-docs", false, "rewrite the generated files under docs/ instead of checking them")
@@ -121,4 +128,128 @@ func cell(s string) string {
 		return "(not applicable)"
 	}
 	return strings.NewReplacer("|", "\\|", "\n", " ", "<", "&lt;").Replace(s)
+}
+
+func TestOpenAPIDocIsCurrent(t *testing.T) {
+	checkGenerated(t, "docs/openapi.json", openAPIDocument(t), "openapi")
+}
+
+// apiMount is where the generated documents assume the engine is mounted.
+const apiMount = "salesforce"
+
+// docBackend is the backend as Vault builds it, for documents and the
+// tests that hold them to the code.
+func docBackend(t *testing.T) *backend {
+	t.Helper()
+	conf := logical.TestBackendConfig()
+	conf.StorageView = &logical.InmemStorage{}
+	conf.Logger = hclog.NewNullLogger()
+	conf.System = &logical.StaticSystemView{DefaultLeaseTTLVal: time.Hour, MaxLeaseTTLVal: 24 * time.Hour,
+		PluginEnvironment: &logical.PluginEnvironment{}}
+	raw, err := Factory(context.Background(), conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := raw.(*backend)
+	t.Cleanup(func() { b.Cleanup(context.Background()) })
+	return b
+}
+
+// openAPIDocument is docs/openapi.json: the backend's own OpenAPI, as the
+// framework builds it for Vault's root help, with the paths under the mount
+// and the document's info describing the engine rather than Vault.
+func openAPIDocument(t *testing.T) string {
+	t.Helper()
+	b := docBackend(t)
+	resp, err := b.HandleRequest(context.Background(), &logical.Request{
+		Operation: logical.HelpOperation, Path: "", Storage: &logical.InmemStorage{},
+		Data: map[string]interface{}{"requestResponsePrefix": apiMount},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, ok := resp.Data["openapi"].(*framework.OASDocument)
+	if !ok {
+		t.Fatalf("the root help carries no OpenAPI document: %#v", resp.Data)
+	}
+	paths := make(map[string]*framework.OASPathItem, len(doc.Paths))
+	for p, item := range doc.Paths {
+		paths["/"+apiMount+p] = item
+	}
+	doc.Paths = paths
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]interface{}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["info"] = map[string]interface{}{
+		"title": "Salesforce secrets engine for HashiCorp Vault",
+		"description": "The engine's HTTP API, generated from its source by `make openapi`. Paths assume the engine " +
+			"is mounted at " + apiMount + "/ and are prefixed with Vault's /v1/. Version 1: fields are added, none renamed. " +
+			"See docs/api.md.",
+		"version": "1",
+	}
+	out, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out) + "\n"
+}
+
+func TestEveryOperationDocumentsItsResponse(t *testing.T) {
+	for _, p := range docBackend(t).Paths {
+		for op, h := range p.Operations {
+			props := h.Properties()
+			if len(props.Responses) == 0 {
+				t.Errorf("%s %s: no Responses", op, p.Pattern)
+			}
+			for code, rs := range props.Responses {
+				for _, r := range rs {
+					if r.Description == "" {
+						t.Errorf("%s %s: response %d has no description", op, p.Pattern, code)
+					}
+					for name, f := range r.Fields {
+						if f.Description == "" {
+							t.Errorf("%s %s: response field %q has no description", op, p.Pattern, name)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestEveryFieldStatesItsDefault: vault path-help shows a field's
+// description and nothing else, so the description must say the default
+// (the schema's own, when it has one) or that the field is required.
+func TestEveryFieldStatesItsDefault(t *testing.T) {
+	for _, p := range docBackend(t).Paths {
+		for name, f := range p.Fields {
+			d := f.Description
+			if !strings.Contains(d, "Default: ") && !strings.Contains(d, "Required") {
+				t.Errorf("%s %q: the description states no default: %q", p.Pattern, name, d)
+				continue
+			}
+			if f.Default != nil && !strings.Contains(d, "Default: "+defaultText(f)) {
+				t.Errorf("%s %q: the description does not say 'Default: %s': %q", p.Pattern, name, defaultText(f), d)
+			}
+		}
+	}
+}
+
+// defaultText is a schema default as a description writes it: durations
+// in hours when whole, else in seconds.
+func defaultText(f *framework.FieldSchema) string {
+	if f.Type == framework.TypeDurationSecond {
+		if s, ok := f.Default.(int); ok {
+			if s%3600 == 0 {
+				return fmt.Sprintf("%dh", s/3600)
+			}
+			return fmt.Sprintf("%ds", s)
+		}
+	}
+	return fmt.Sprint(f.Default)
 }

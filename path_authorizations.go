@@ -12,7 +12,7 @@ import (
 
 func pathAuthorizations(b *backend) []*framework.Path {
 	name := map[string]*framework.FieldSchema{
-		"name": {Type: framework.TypeString, Description: "Name of the authorization.", Required: true},
+		"name": nameField("authorization"),
 	}
 	return []*framework.Path{
 		{
@@ -38,9 +38,9 @@ func pathAuthorizations(b *backend) []*framework.Path {
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationVerb: "complete", OperationSuffix: "authorization"},
 			Fields: map[string]*framework.FieldSchema{
 				"name":  name["name"],
-				"url":   {Type: framework.TypeString, Description: "The whole URL the browser landed on after consent (with ?code=...&state=...)."},
-				"code":  {Type: framework.TypeString, Description: "The authorization code, when not giving 'url'."},
-				"state": {Type: framework.TypeString, Description: "The state, when not giving 'url'."},
+				"url":   {Type: framework.TypeString, Description: "The whole URL the browser landed on after consent (with ?code=...&state=...). Default: none; give url, or code and state."},
+				"code":  {Type: framework.TypeString, Description: "The authorization code, when not giving 'url'. Default: none."},
+				"state": {Type: framework.TypeString, Description: "The state, when not giving 'url'. Default: none."},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.UpdateOperation: &framework.PathOperation{
@@ -94,7 +94,7 @@ func pathAuthorizations(b *backend) []*framework.Path {
 
 func startFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
-		"name":       {Type: framework.TypeString, Description: "Name of the authorization.", Required: true},
+		"name":       nameField("authorization"),
 		"connection": {Type: framework.TypeString, Description: "The connection (config/<name>) whose app the person consents to; it needs redirect_uri. Required."},
 		"scopes": {Type: framework.TypeCommaStringSlice,
 			Description: "Scopes to ask for (the app grants at most its own); refresh_token is added. Default: api,refresh_token."},

@@ -21,10 +21,10 @@ func pathCallback(b *backend) []*framework.Path {
 		Pattern:      "callback$",
 		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationVerb: "callback", OperationSuffix: "authorization"},
 		Fields: map[string]*framework.FieldSchema{
-			"code":              {Type: framework.TypeString, Description: "Authorization code from Salesforce.", Query: true},
-			"state":             {Type: framework.TypeString, Description: "State of the flow start answered.", Query: true},
-			"error":             {Type: framework.TypeString, Description: "Salesforce's error, e.g. access_denied.", Query: true},
-			"error_description": {Type: framework.TypeString, Description: "Salesforce's description of the error.", Query: true},
+			"code":              {Type: framework.TypeString, Description: "Authorization code from Salesforce. Set by Salesforce's redirect. Default: none.", Query: true},
+			"state":             {Type: framework.TypeString, Description: "State of the flow start answered. Set by Salesforce's redirect. Default: none.", Query: true},
+			"error":             {Type: framework.TypeString, Description: "Salesforce's error, e.g. access_denied. Set by Salesforce's redirect. Default: none.", Query: true},
+			"error_description": {Type: framework.TypeString, Description: "Salesforce's description of the error. Set by Salesforce's redirect. Default: none.", Query: true},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{

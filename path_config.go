@@ -263,52 +263,58 @@ Lists connection names. If the engine is mounted at salesforce/:
 
 func configFields() map[string]*framework.FieldSchema {
 	fields := map[string]*framework.FieldSchema{
-		"name": {
-			Type:        framework.TypeString,
-			Description: "Name of the connection.",
-			Required:    true,
-		},
+		"name": nameField("connection"),
 		"login_url": {
-			Type:        framework.TypeString,
-			Description: "Authorization server base URL: login, test (sandbox) or the org's My Domain.",
-			Default:     defaultLoginURL,
+			Type: framework.TypeString,
+			Description: "Authorization server base URL: https://login.salesforce.com (production), https://test.salesforce.com " +
+				"(sandbox) or the org's My Domain URL (which client_credentials requires). Scheme and host only, at most 2048 " +
+				"characters; https on a Salesforce domain unless allow_non_salesforce_host is set. An empty value restores the " +
+				"default. Default: " + defaultLoginURL + ".",
+			Default: defaultLoginURL,
 		},
 		"client_id": {
-			Type:        framework.TypeString,
-			Description: "Consumer key of the Connected App. Required when creating.",
+			Type: framework.TypeString,
+			Description: "Consumer key of the External Client App or Connected App, at most 256 characters, no spaces. " +
+				"Required when creating.",
 		},
 		"private_key": {
-			Type:         framework.TypeString,
-			Description:  "RSA private key (PEM, PKCS#1 or PKCS#8, unencrypted, 2048 bits or more) for the JWT bearer flow. Write-only.",
+			Type: framework.TypeString,
+			Description: "RSA private key for the JWT bearer flow: PEM, PKCS#1 or PKCS#8, unencrypted, 2048 to 8192 bits. " +
+				"Write-only; an empty value removes it. Default: none (or generate_key=true).",
 			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true, EditType: "file"},
 		},
 		"client_secret": {
-			Type:         framework.TypeString,
-			Description:  "Consumer secret for the client credentials flow. Write-only.",
+			Type: framework.TypeString,
+			Description: "Consumer secret for the client credentials flow, at most 1024 characters. Write-only; an empty " +
+				"value removes it. Default: none.",
 			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
 		},
 		"audience": {
 			Type: framework.TypeString,
-			Description: "JWT 'aud' claim, sent alone when set. Default: unset, and then grants send login_url first and, " +
-				"only if Salesforce answers 'audience is invalid', https://test.salesforce.com for a sandbox host " +
-				"(test.salesforce.com, *.sandbox.my.salesforce.com) or https://login.salesforce.com for any other; " +
-				"the audience Salesforce accepted is kept (read it as accepted_audience) and sent first from then on. " +
+			Description: "JWT 'aud' claim, sent alone when set; same rules as login_url. Default: unset, and then grants send " +
+				"login_url first and, only if Salesforce answers 'audience is invalid', https://test.salesforce.com for a " +
+				"sandbox host (test.salesforce.com, *.sandbox.my.salesforce.com) or https://login.salesforce.com for any " +
+				"other; the audience Salesforce accepted is kept (read it as accepted_audience) and sent first from then on. " +
 				"An empty value restores the default.",
 		},
 		"ca_cert": {
-			Type:         framework.TypeString,
-			Description:  "PEM bundle of CA certificates trusted for TLS to login_url, instead of the system roots. An empty value removes it.",
+			Type: framework.TypeString,
+			Description: "PEM bundle of CA certificates trusted for TLS to login_url instead of the system roots, at most " +
+				"64 KiB. An empty value removes it. Default: none (the system roots).",
 			DisplayAttrs: &framework.DisplayAttributes{EditType: "file"},
 		},
 		"allow_non_salesforce_host": {
-			Type:        framework.TypeBool,
-			Description: "Allow login_url and audience outside Salesforce's domains, on any port, and plain http to loopback.",
-			Default:     false,
+			Type: framework.TypeBool,
+			Description: "Allow login_url and audience outside Salesforce's domains, on any port, and plain http to " +
+				"loopback: for private gateways and the emulator. Default: false.",
+			Default: false,
 		},
 		"generate_key": {
-			Type:        framework.TypeBool,
-			Description: "Generate the RSA key pair inside Vault and answer with the certificate to upload to the Connected App.",
-			Default:     false,
+			Type: framework.TypeBool,
+			Description: "Generate the RSA key pair inside Vault (see key_bits, certificate_common_name, " +
+				"certificate_validity) and answer with the certificate to upload to the app; the private key never leaves " +
+				"Vault. Cannot be combined with private_key. Default: false.",
+			Default: false,
 		},
 		"redirect_uri": {
 			Type: framework.TypeString,
@@ -318,8 +324,8 @@ func configFields() map[string]*framework.FieldSchema {
 		},
 		"reuse_interval": {
 			Type: framework.TypeDurationSecond,
-			Description: "How long a granted token is handed to new leases without asking Salesforce again " +
-				"(0 to 1h; 0 asks every time).",
+			Description: "How long a granted token is handed to new leases without asking Salesforce again, 0 to 1h " +
+				"(0 asks every time). Default: 60s.",
 			Default: int(defaultReuseInterval.Seconds()),
 		},
 	}
@@ -329,22 +335,34 @@ func configFields() map[string]*framework.FieldSchema {
 	return fields
 }
 
+// nameField is the name segment of a path; what names may be is in
+// validateName.
+func nameField(of string) *framework.FieldSchema {
+	return &framework.FieldSchema{
+		Type: framework.TypeString,
+		Description: "Name of the " + of + ": 1 to 128 letters, digits, '_', '-' and '.', starting with a letter or " +
+			"digit. Required (part of the path).",
+		Required: true,
+	}
+}
+
 // keyOptionFields are shared by config/<name> (with generate_key) and
 // config/<name>/rotate-key.
 func keyOptionFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
 		"key_bits": {
 			Type:        framework.TypeInt,
-			Description: "Size of a generated RSA key: 2048, 3072 or 4096.",
+			Description: "Size of a generated RSA key: 2048, 3072 or 4096 bits. Default: 2048.",
 			Default:     defaultKeyBits,
 		},
 		"certificate_common_name": {
-			Type:        framework.TypeString,
-			Description: "Subject common name of a generated certificate; defaults to the connection name.",
+			Type: framework.TypeString,
+			Description: "Subject common name of a generated certificate, at most 64 characters; an empty value " +
+				"restores the default. Default: the connection name.",
 		},
 		"certificate_validity": {
 			Type:        framework.TypeDurationSecond,
-			Description: "Validity of a generated certificate, 24h to 87600h (10 years).",
+			Description: "Validity of a generated certificate, 24h to 87600h (10 years). Default: 17520h (2 years).",
 			Default:     int(defaultCertificateValidity.Seconds()),
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -24,9 +25,7 @@ func pathConfigCertificate(b *backend) *framework.Path {
 			OperationPrefix: operationPrefix,
 			OperationSuffix: "certificate",
 		},
-		Fields: map[string]*framework.FieldSchema{
-			"name": {Type: framework.TypeString, Description: "Name of the connection.", Required: true},
-		},
+		Fields: map[string]*framework.FieldSchema{"name": nameField("connection")},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
 				Callback: b.pathConfigCertificateRead,
@@ -90,12 +89,13 @@ func pathConfigPromoteKey(b *backend) *framework.Path {
 }
 
 func keyPathFields(withOptions bool) map[string]*framework.FieldSchema {
-	fields := map[string]*framework.FieldSchema{
-		"name": {Type: framework.TypeString, Description: "Name of the connection.", Required: true},
-	}
+	fields := map[string]*framework.FieldSchema{"name": nameField("connection")}
 	if withOptions {
 		for k, v := range keyOptionFields() {
-			v.Default = nil // the connection's own settings are the defaults
+			// The connection's own settings are the defaults, and they
+			// fall back to the generate_key ones.
+			v.Default = nil
+			v.Description = strings.Replace(v.Description, "Default: ", "Default: the connection's setting, else ", 1)
 			fields[k] = v
 		}
 	}

@@ -21,7 +21,7 @@ func pathCreds(b *backend) []*framework.Path {
 			OperationSuffix: "access-token",
 		},
 		Fields: map[string]*framework.FieldSchema{
-			"name": {Type: framework.TypeString, Description: "Name of the role.", Required: true},
+			"name": nameField("role"),
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{

@@ -27,7 +27,7 @@ func pathMetrics(b *backend) []*framework.Path {
 		Fields: map[string]*framework.FieldSchema{
 			"format": {
 				Type:          framework.TypeString,
-				Description:   "Output format: prometheus (the text exposition format, the default) or json.",
+				Description:   "Output format: prometheus (the text exposition format) or json. Default: prometheus.",
 				Default:       formatPrometheus,
 				AllowedValues: []interface{}{formatPrometheus, formatJSON},
 				Query:         true,

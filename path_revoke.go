@@ -17,7 +17,7 @@ func pathRevoke(b *backend) []*framework.Path {
 			OperationSuffix: "role-session",
 		},
 		Fields: map[string]*framework.FieldSchema{
-			"name": {Type: framework.TypeString, Description: "Name of the role.", Required: true},
+			"name": nameField("role"),
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{

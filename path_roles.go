@@ -30,42 +30,53 @@ func pathRoles(b *backend) []*framework.Path {
 				OperationSuffix: "role",
 			},
 			Fields: map[string]*framework.FieldSchema{
-				"name": {Type: framework.TypeString, Description: "Name of the role.", Required: true},
+				"name": nameField("role"),
 				fieldConnection: {
-					Type:        framework.TypeString,
-					Description: "Name of the connection (config/<name>) the role uses. Cannot be changed after creation.",
+					Type: framework.TypeString,
+					Description: "Name of the connection (config/<name>) the role uses. Required when creating; " +
+						"cannot be changed after.",
 				},
 				fieldGrantType: {
-					Type:          framework.TypeString,
-					Description:   "OAuth flow: jwt_bearer (default), client_credentials, or authorization_code (tokens of a person who consented, see authorization).",
+					Type: framework.TypeString,
+					Description: "OAuth flow: jwt_bearer, client_credentials (the connection needs client_secret, and " +
+						"Salesforce uses the app's Run As user), or authorization_code (tokens of a person who consented, " +
+						"see authorization). Default: jwt_bearer.",
 					Default:       grantJWTBearer,
 					AllowedValues: []interface{}{grantJWTBearer, grantClientCredentials, grantAuthorizationCode},
 				},
 				fieldAuthz: {
-					Type:        framework.TypeString,
-					Description: "For authorization_code: the authorization (authorizations/<name>) whose refresh token the role's tokens come from. Cannot be changed after creation.",
+					Type: framework.TypeString,
+					Description: "For authorization_code: the authorization (authorizations/<name>) whose refresh token the " +
+						"role's tokens come from; required for it, empty otherwise. Cannot be changed after creation. Default: none.",
 				},
 				fieldUsername: {
-					Type:        framework.TypeString,
-					Description: "Salesforce username the token is issued for; required for jwt_bearer. Cannot be changed after creation.",
+					Type: framework.TypeString,
+					Description: "Salesforce username the token is issued for, at most 255 characters: required for " +
+						"jwt_bearer, empty for client_credentials and authorization_code. Cannot be changed after creation. Default: none.",
 				},
 				fieldScopes: {
-					Type:        framework.TypeCommaStringSlice,
-					Description: "Ceiling of scopes a token may carry. Salesforce grants the Connected App's scopes; a token with a scope outside this list is refused, never handed out. 'full' allows all.",
+					Type: framework.TypeCommaStringSlice,
+					Description: "Ceiling of scopes a token may carry, comma-separated or a list, at most 64 scopes and " +
+						"4096 characters. Salesforce grants the app's scopes; a token with a scope outside this list is " +
+						"refused, never handed out. 'full' allows all. Default: none, no ceiling (the write warns).",
 				},
 				fieldTTL: {
-					Type:        framework.TypeDurationSecond,
-					Description: "Default lease TTL of tokens read through this role. Defaults to the mount's default.",
+					Type: framework.TypeDurationSecond,
+					Description: "Lease TTL of tokens read through this role, at most max_ttl. Default: 0, the mount's " +
+						"default lease TTL.",
 				},
 				fieldMaxTTL: {
-					Type:        framework.TypeDurationSecond,
-					Description: "Maximum lease TTL, renewals included. Defaults to the mount's maximum.",
+					Type: framework.TypeDurationSecond,
+					Description: "Maximum lease TTL, renewals included; capped by the mount's. Default: 0, the mount's " +
+						"maximum lease TTL.",
 				},
 			},
 			ExistenceCheck: b.pathRoleExistenceCheck,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.CreateOperation: &framework.PathOperation{Callback: b.pathRoleWrite, Summary: "Create a role."},
-				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRoleWrite, Summary: "Update a role."},
+				logical.CreateOperation: &framework.PathOperation{Callback: b.pathRoleWrite, Summary: "Create a role.",
+					Responses: roleWriteResponses},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRoleWrite, Summary: "Update a role; only the fields given change.",
+					Responses: roleWriteResponses},
 				logical.ReadOperation: &framework.PathOperation{
 					Callback: b.pathRoleRead,
 					Summary:  "Read a role.",
@@ -73,7 +84,8 @@ func pathRoles(b *backend) []*framework.Path {
 						http.StatusOK: {{Description: "OK", Fields: roleResponseFields}},
 					},
 				},
-				logical.DeleteOperation: &framework.PathOperation{Callback: b.pathRoleDelete, Summary: "Delete a role. Leases issued through it still revoke."},
+				logical.DeleteOperation: &framework.PathOperation{Callback: b.pathRoleDelete, Summary: "Delete a role. Leases issued through it still revoke.",
+					Responses: map[int][]framework.Response{http.StatusNoContent: {{Description: "Deleted."}}}},
 			},
 			HelpSynopsis:    pathRoleHelpSyn,
 			HelpDescription: pathRoleHelpDesc,
@@ -85,7 +97,10 @@ func pathRoles(b *backend) []*framework.Path {
 				OperationSuffix: "roles",
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{Callback: b.pathRoleList, Summary: "List roles."},
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathRoleList, Summary: "List roles.",
+					Responses: map[int][]framework.Response{http.StatusOK: {{Description: "OK", Fields: map[string]*framework.FieldSchema{
+						"keys": {Type: framework.TypeStringSlice, Description: "Role names."},
+					}}}}},
 			},
 			HelpSynopsis:    pathRoleListHelpSyn,
 			HelpDescription: pathRoleListHelpDesc,
@@ -94,13 +109,20 @@ func pathRoles(b *backend) []*framework.Path {
 }
 
 var roleResponseFields = map[string]*framework.FieldSchema{
-	fieldConnection: {Type: framework.TypeString},
-	fieldGrantType:  {Type: framework.TypeString},
-	fieldUsername:   {Type: framework.TypeString},
-	fieldAuthz:      {Type: framework.TypeString},
-	fieldScopes:     {Type: framework.TypeCommaStringSlice},
-	fieldTTL:        {Type: framework.TypeDurationSecond},
-	fieldMaxTTL:     {Type: framework.TypeDurationSecond},
+	fieldConnection: {Type: framework.TypeString, Description: "The connection the role uses."},
+	fieldGrantType:  {Type: framework.TypeString, Description: "jwt_bearer, client_credentials or authorization_code."},
+	fieldUsername:   {Type: framework.TypeString, Description: "Salesforce username (jwt_bearer)."},
+	fieldAuthz:      {Type: framework.TypeString, Description: "The authorization the role's tokens come from (authorization_code)."},
+	fieldScopes:     {Type: framework.TypeCommaStringSlice, Description: "The scope ceiling; empty for none."},
+	fieldTTL:        {Type: framework.TypeDurationSecond, Description: "Lease TTL in seconds; 0 for the mount's default."},
+	fieldMaxTTL:     {Type: framework.TypeDurationSecond, Description: "Maximum lease TTL in seconds; 0 for the mount's maximum."},
+}
+
+// roleWriteResponses: a write answers nothing, or only warnings (an empty
+// scope ceiling, a max_ttl above the mount's).
+var roleWriteResponses = map[int][]framework.Response{
+	http.StatusOK:        {{Description: "Written, with warnings."}},
+	http.StatusNoContent: {{Description: "Written."}},
 }
 
 func (b *backend) pathRoleExistenceCheck(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {

@@ -44,7 +44,8 @@ func pathSessions(b *backend) []*framework.Path {
 				OperationSuffix: "session",
 			},
 			Fields: map[string]*framework.FieldSchema{
-				"name": {Type: framework.TypeString, Description: "Session ID, as listed by sessions/.", Required: true},
+				"name": {Type: framework.TypeString, Required: true,
+					Description: "Session ID: the SHA-256 of the token in hex (64 characters), as listed by sessions/. Required (part of the path)."},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{
