@@ -27,7 +27,9 @@ const (
 
 // hintRule is one Salesforce refusal: what it means, where to look in
 // Setup for an External Client App (eca) and for a Connected App (ca), and
-// the fix. code is Salesforce's error in lower case. descs are the
+// the fix. code is Salesforce's error as it writes it, matched without
+// regard to case (and '-' as '_': Salesforce's own example spells
+// access-denied). descs are the
 // error_description values as Salesforce writes them, each matched as a
 // case-insensitive substring; none matches any description. First match
 // wins, so specific rows come before a code's catch-all.
@@ -60,8 +62,23 @@ var hintRules = []hintRule{
 		fix: "upload the connection's certificate to the app (read config/<name>/certificate); " +
 			"after rotate-key, upload the pending certificate"},
 	{code: invalidGrant, descs: []string{"expired authorization code"},
-		meaning: "The assertion had expired when Salesforce read it: the Vault server's clock is behind.",
-		fix:     "sync the Vault servers' clocks with NTP (assertions are valid for 150 seconds)"},
+		meaning: "JWT bearer: the assertion had expired when Salesforce read it, as the Vault server's clock is behind. " +
+			"User authorization: the code was already redeemed, or is too old.",
+		fix: "for jwt_bearer, sync the Vault servers' clocks with NTP (assertions are valid for 150 seconds); " +
+			"for an authorization, start it again (a code works once, for a few minutes)"},
+	{code: invalidGrant, descs: []string{"invalid authorization code"},
+		meaning: "Salesforce does not know the code: cut short, or from another org or app.",
+		fix:     "start the authorization again (authorizations/<name>/start) and give the whole URL the browser landed on"},
+	{code: invalidGrant, descs: []string{"invalid code verifier", "unexpected code verifier"},
+		meaning: "The PKCE verifier does not match the challenge of the authorize request.",
+		fix:     "start the authorization again, and check that nothing rewrites the authorize URL or the token request"},
+	{code: invalidGrant, descs: []string{"expired access/refresh token"},
+		meaning: "The authorization's refresh token was revoked (by an admin, by the person, or by a newer approval " +
+			"past the app's limit) or expired under the app's refresh token policy.",
+		eca: ecaPolicies + " > OAuth Policies: Refresh Token Policy",
+		ca:  caPolicies + ": Refresh Token Policy",
+		fix: "the person must authorize again (authorizations/<name>/start); to keep refresh tokens valid until " +
+			"revoked, set the app's refresh token policy accordingly"},
 	{code: invalidGrant, descs: []string{"IP restricted or invalid login hours"},
 		meaning: "The user's profile forbids a login from this IP address or at this hour. The JWT bearer flow always " +
 			"enforces the profile's Login IP Ranges, whatever the app's IP Relaxation policy says.",
@@ -103,6 +120,21 @@ var hintRules = []hintRule{
 		ca:      caPolicies,
 		fix: "check the role's username, that the user is active and pre-authorized for the app, " +
 			"and the connection's audience"},
+	{code: "redirect_uri_mismatch", descs: []string{"redirect_uri must match configuration"},
+		meaning: "The connection's redirect_uri is not exactly a callback URL registered on the app: scheme, host, " +
+			"port, path, trailing slash and case all count.",
+		eca: ecaSettings + ": Callback URL",
+		ca:  caSettings + ": Callback URL",
+		fix: "register the connection's redirect_uri on the app character for character, or set redirect_uri to a " +
+			"registered one"},
+	{code: "access_denied",
+		meaning: "The person pressed Deny on Salesforce's consent page.",
+		fix:     "start the authorization again and allow access"},
+	{code: "OAUTH_APP_ACCESS_DENIED",
+		meaning: "The app admits admin-approved users only, and the person has neither an approved profile nor permission set.",
+		eca:     ecaPolicies + " > App Policies: Select Profiles / Select Permission Sets",
+		ca:      caManage + " > Manage Profiles / Manage Permission Sets",
+		fix:     "add the person's profile, or a permission set assigned to them, to the app; then start the authorization again"},
 	{code: "invalid_client_id", descs: []string{"client identifier invalid"},
 		meaning: "The consumer key is unknown to the org login_url points at, or the app is too new to be known yet.",
 		eca:     ecaSettings + " > Consumer Key and Secret",
@@ -193,7 +225,7 @@ func (r hintRule) hint() string {
 }
 
 func (r hintRule) matches(code, desc string) bool {
-	if r.code != code {
+	if !strings.EqualFold(r.code, strings.ReplaceAll(code, "-", "_")) {
 		return false
 	}
 	if len(r.descs) == 0 {

@@ -53,3 +53,26 @@ func TestHintsThatWereWrong(t *testing.T) {
 	assertContains(t, pre, "External Client App Manager", "App Manager > the app > Manage")
 	assertContains(t, genericHint, "External Client App", "Connected App")
 }
+
+// TestWebServerFlowHints: the user authorizations' refusals have their own
+// rows, matched whatever the case, and access-denied as Salesforce's own
+// example spells it.
+func TestWebServerFlowHints(t *testing.T) {
+	rows := []struct{ code, desc, want string }{
+		{"invalid_grant", "expired access/refresh token", "authorize again"},
+		{"invalid_grant", "invalid code verifier", "start the authorization again"},
+		{"invalid_grant", "invalid authorization code", "whole URL"},
+		{"invalid_grant", "expired authorization code", "a code works once"},
+		{"redirect_uri_mismatch", "redirect_uri must match configuration", "Callback URL"},
+		{"access-denied", "end-user denied authorization", "allow access"},
+		{"OAUTH_APP_ACCESS_DENIED", "", "Manage Profiles"},
+		{"oauth_app_access_denied", "", "Select Permission Sets"},
+	}
+	for _, row := range rows {
+		if h := hintFor(http.StatusBadRequest, row.code, row.desc); !strings.Contains(h, row.want) {
+			t.Errorf("%s / %s: hint %q does not mention %q", row.code, row.desc, h, row.want)
+		}
+	}
+	refresh := hintFor(http.StatusBadRequest, "invalid_grant", "expired access/refresh token")
+	assertContains(t, refresh, "Refresh Token Policy", "External Client App Manager", "App Manager > the app > Manage")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -191,7 +192,8 @@ func (b *backend) finishFlow(ctx context.Context, s logical.Storage, name string
 	}
 	if ans.errCode != "" {
 		b.Logger().Info("authorization refused at salesforce", "authorization", f.Authorization, "error", ans.errCode)
-		return nil, requestError{fmt.Sprintf("authorization failed: %s: %s", safeLine(ans.errCode), safeLine(ans.errDescription))}
+		return nil, requestError{fmt.Sprintf("authorization failed: %s: %s (hint: %s)", safeLine(ans.errCode), safeLine(ans.errDescription),
+			hintFor(http.StatusBadRequest, ans.errCode, ans.errDescription))}
 	}
 	if ans.code == "" {
 		return nil, requestError{"the answer carries neither a code nor an error: paste the whole URL the browser landed on"}

@@ -187,7 +187,7 @@ func TestAuthorizationRefusals(t *testing.T) {
 		if err != nil || !resp.IsError() {
 			t.Fatalf("want a 400, got %v %#v", err, resp)
 		}
-		assertContains(t, errText(resp, err), "authorization failed: access_denied")
+		assertContains(t, errText(resp, err), "authorization failed: access_denied", "(hint: start the authorization again and allow access)")
 	})
 	t.Run("a replayed state is refused and the code never redeemed", func(t *testing.T) {
 		e := newFlowEnv(t, nil)
