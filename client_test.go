@@ -339,6 +339,18 @@ func TestRevoke(t *testing.T) {
 					t.Errorf("%d hits, want 1", hits)
 				}
 			}},
+		// A proxy's or portal's page is not Salesforce's confirmation: the
+		// token may well be alive, so the revocation failed and is retried.
+		{"200 with an HTML page", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(200)
+			_, _ = io.WriteString(w, "<html><body>Welcome to the corporate portal</body></html>")
+		}, func(t *testing.T, err error, hits int32) {
+			var ue *unavailableError
+			if !errors.As(err, &ue) || hits != 4 || !strings.Contains(err.Error(), "text/html") {
+				t.Fatalf("err = %v, hits = %d; want a failed revocation, retried", err, hits)
+			}
+		}},
 		{"500s", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) },
 			func(t *testing.T, err error, hits int32) {
 				var ue *unavailableError

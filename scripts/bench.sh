@@ -23,7 +23,7 @@ command -v curl >/dev/null || die "the benchmark needs curl"
 
 # The micro-benchmarks go first, while no server competes for the CPUs.
 say "Go micro-benchmarks (go test -bench . -benchmem -run '^\$', -benchtime $GOBENCHTIME)"
-run_bounded 10m go test -C "$REPO" -run '^$' -bench . -benchmem -benchtime "$GOBENCHTIME" -count 1 . >"$STATE/gobench.txt"
+run_bounded 10m go test -C "$REPO" -run '^$' -bench . -benchmem -benchtime "$GOBENCHTIME" -count 1 . ./internal/ledger >"$STATE/gobench.txt"
 cat "$STATE/gobench.txt"
 
 say "Profile of BenchmarkCredsReadReuse"

@@ -30,28 +30,67 @@ import (
 // they were written unless a renewal confirms them. A crash can thus cut a
 // few leases short; it can no longer leave a token alive for weeks.
 
-// unreturned is a holder whose read may not have answered yet.
-type unreturned struct {
-	added    time.Time
-	returned time.Time // zero until the read answered
+// answers follows this instance's holders from their write until Vault
+// must have registered their lease: pending while the read has not
+// answered, then returned for RegistrationMargin. Both stay small (the
+// reads in flight, and those answered within the margin), so the hot path
+// pays a map insert and delete and an append.
+type answers struct {
+	pending  map[string]time.Time // holder -> when it was recorded
+	returned []answered           // in the order the reads answered, from head on
+	head     int
 }
 
-type epochEntry struct {
-	ConfirmedThrough time.Time `json:"confirmed_through"`
+type answered struct{ added, at time.Time }
+
+func newAnswers() answers { return answers{pending: map[string]time.Time{}} }
+
+func (a *answers) add(hid string, now time.Time) { a.pending[hid] = now }
+
+// drop forgets a holder whose read will never answer (it failed, or its
+// lease is already being revoked).
+func (a *answers) drop(hid string) { delete(a.pending, hid) }
+
+func (a *answers) handed(hid string, now time.Time, margin time.Duration) {
+	if added, ok := a.pending[hid]; ok {
+		delete(a.pending, hid)
+		a.returned = append(a.returned, answered{added: added, at: now})
+	}
+	a.prune(now, margin)
 }
 
-// liveMarkerLocked is the time up to which every holder this instance
-// recorded belongs to a lease Vault has registered (or revoked): just before
-// the oldest holder whose read has not answered, or answered too recently.
-func (l *Ledger) liveMarkerLocked(now time.Time, margin time.Duration) time.Time {
+// prune forgets the answers older than margin: Vault has registered (or
+// revoked) their leases by now. The slice is compacted only once most of
+// it is dead, so that a read pays O(1) for it on average.
+func (a *answers) prune(now time.Time, margin time.Duration) {
+	for a.head < len(a.returned) && now.Sub(a.returned[a.head].at) >= margin {
+		a.head++
+	}
+	if a.head == len(a.returned) {
+		a.returned, a.head = a.returned[:0], 0
+	} else if a.head > 1024 && 2*a.head > len(a.returned) {
+		n := copy(a.returned, a.returned[a.head:])
+		a.returned, a.head = a.returned[:n], 0
+	}
+}
+
+// live is the answers not yet pruned.
+func (a *answers) live() []answered { return a.returned[a.head:] }
+
+// marker is the time up to which every holder this instance recorded
+// belongs to a lease Vault has registered (or revoked): just before the
+// oldest holder still pending or answered within margin.
+func (a *answers) marker(now time.Time, margin time.Duration) time.Time {
+	a.prune(now, margin)
 	var oldest time.Time
-	for hid, u := range l.unreturned {
-		if !u.returned.IsZero() && now.Sub(u.returned) >= margin {
-			delete(l.unreturned, hid)
-			continue
+	for _, added := range a.pending {
+		if oldest.IsZero() || added.Before(oldest) {
+			oldest = added
 		}
-		if oldest.IsZero() || u.added.Before(oldest) {
-			oldest = u.added
+	}
+	for _, r := range a.live() {
+		if oldest.IsZero() || r.added.Before(oldest) {
+			oldest = r.added
 		}
 	}
 	if oldest.IsZero() {
@@ -60,15 +99,25 @@ func (l *Ledger) liveMarkerLocked(now time.Time, margin time.Duration) time.Time
 	return oldest.Add(-time.Nanosecond)
 }
 
+type epochEntry struct {
+	ConfirmedThrough time.Time `json:"confirmed_through"`
+}
+
+// liveMarkerLocked is this instance's own confirmation marker, now.
+func (l *Ledger) liveMarkerLocked(now time.Time) time.Time {
+	return l.answers.marker(now, l.opts.RegistrationMargin)
+}
+
 // confirmedLocked reports whether a durable holder is known to belong to a
-// registered lease.
-func (l *Ledger) confirmedLocked(h *holder, now time.Time) bool {
+// registered lease; live is liveMarkerLocked's answer, computed once by
+// the caller for all the holders it looks at.
+func (l *Ledger) confirmedLocked(h *holder, live time.Time) bool {
 	if h.confirmed {
 		return true
 	}
 	through := l.epochs[h.batch.epoch]
 	if h.batch.epoch == l.epoch {
-		through = l.liveMarkerLocked(now, l.opts.RegistrationMargin)
+		through = live
 	}
 	return !h.batch.writtenAt.After(through)
 }
@@ -76,11 +125,11 @@ func (l *Ledger) confirmedLocked(h *holder, now time.Time) bool {
 // expiryLocked is when the sweep may drop a holder: its lease's expiry once
 // confirmed, at most ProvisionalTTL after it was written until then. A
 // holder still being written never expires.
-func (l *Ledger) expiryLocked(h *holder, now time.Time) (time.Time, bool) {
+func (l *Ledger) expiryLocked(h *holder, live time.Time) (time.Time, bool) {
 	if h.batch == nil {
 		return time.Time{}, false
 	}
-	if l.confirmedLocked(h, now) {
+	if l.confirmedLocked(h, live) {
 		return h.expiresAt, true
 	}
 	provisional := h.batch.writtenAt.Add(l.opts.ProvisionalTTL)
@@ -93,7 +142,7 @@ func (l *Ledger) expiryLocked(h *holder, now time.Time) (time.Time, bool) {
 // Confirm records how far this instance's holders are confirmed.
 func (l *Ledger) Confirm(ctx context.Context, s logical.Storage) error {
 	l.mu.Lock()
-	through := l.liveMarkerLocked(l.now(), l.opts.RegistrationMargin)
+	through := l.liveMarkerLocked(l.now())
 	l.mu.Unlock()
 	return l.writeEpoch(ctx, s, through)
 }
@@ -103,7 +152,7 @@ func (l *Ledger) Confirm(ctx context.Context, s logical.Storage) error {
 // answered has its lease registered.
 func (l *Ledger) Close(ctx context.Context, s logical.Storage) error {
 	l.mu.Lock()
-	through := l.liveMarkerLocked(l.now(), 0)
+	through := l.answers.marker(l.now(), 0)
 	l.mu.Unlock()
 	return l.writeEpoch(ctx, s, through)
 }

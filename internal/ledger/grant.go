@@ -105,7 +105,7 @@ func (l *Ledger) addHolderLocked(tok *token, hid string, h Hold) *newHolder {
 	now := l.now()
 	tok.holders[hid] = &holder{expiresAt: now.Add(h.TTL), role: h.Role}
 	tok.unheldSince = time.Time{}
-	l.unreturned[hid] = unreturned{added: now}
+	l.answers.add(hid, now)
 	return holderWrite(tok.rec.ID, hid, h.Role, now.Add(h.TTL))
 }
 
@@ -113,7 +113,7 @@ func (l *Ledger) addHolderLocked(tok *token, hid string, h Hold) *newHolder {
 func (l *Ledger) dropUnwritten(tok *token, hid string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.unreturned, hid)
+	l.answers.drop(hid)
 	if h := tok.holders[hid]; h != nil && h.batch == nil {
 		delete(tok.holders, hid)
 		l.markUnheldLocked(tok)

@@ -24,7 +24,7 @@ func (l *Ledger) Release(ctx context.Context, s logical.Storage, tid, hid string
 			return nil
 		}
 		l.mu.Lock()
-		delete(l.unreturned, hid)
+		l.answers.drop(hid)
 		_, held := tok.holders[hid]
 		last := held && len(tok.holders) == 1
 		if last {
@@ -73,7 +73,7 @@ func (l *Ledger) Abandon(ctx context.Context, s logical.Storage, tid, hid string
 	}
 	return l.withSession(key, func(sess *session) error {
 		l.mu.Lock()
-		delete(l.unreturned, hid)
+		l.answers.drop(hid)
 		l.mu.Unlock()
 		tok := sess.token(tid)
 		if tok == nil {
@@ -93,10 +93,7 @@ func (l *Ledger) Abandon(ctx context.Context, s logical.Storage, tid, hid string
 func (l *Ledger) Handed(hid string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if u, ok := l.unreturned[hid]; ok {
-		u.returned = l.now()
-		l.unreturned[hid] = u
-	}
+	l.answers.handed(hid, l.now(), l.opts.RegistrationMargin)
 }
 
 // Extend moves a lease's expiry (a renewal), durably. A renewal proves that

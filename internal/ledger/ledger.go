@@ -71,9 +71,9 @@ type Ledger struct {
 	// still be in flight: such a grant's answer is dead.
 	revoked  map[string]time.Time
 	inflight grantsInFlight
-	// unreturned holds holders whose read has not answered yet, by holder,
-	// with the time they were recorded: see confirm.go.
-	unreturned map[string]unreturned
+	// answers follows this instance's holders until their leases must be
+	// registered: see confirm.go.
+	answers answers
 	// epochs is, per writer of holders, the time up to which its holders
 	// are known to belong to registered leases.
 	epochs map[string]time.Time
@@ -127,26 +127,19 @@ func newEpoch() string {
 }
 
 // reset empties what storage holds; what this instance knows of its own
-// requests in flight (unreturned, inflight) stays.
+// requests in flight (answers, inflight) stays.
 func (l *Ledger) reset() {
 	l.tokens = map[string]*token{}
 	l.grants = map[string]*cachedGrant{}
 	l.revoked = map[string]time.Time{}
 	l.epochs = map[string]time.Time{}
-	if l.unreturned == nil {
-		l.unreturned = map[string]unreturned{}
+	if l.answers.pending == nil {
+		l.answers = newAnswers()
 	}
 }
 
 // answeringLocked: a read recorded a holder and has not answered yet.
-func (l *Ledger) answeringLocked() bool {
-	for _, u := range l.unreturned {
-		if u.returned.IsZero() {
-			return true
-		}
-	}
-	return false
-}
+func (l *Ledger) answeringLocked() bool { return len(l.answers.pending) > 0 }
 
 // SetClock replaces the clock; for tests.
 func (l *Ledger) SetClock(now func() time.Time) {

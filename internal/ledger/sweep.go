@@ -53,16 +53,17 @@ func (l *Ledger) Sweep(ctx context.Context, s logical.Storage) (SweepResult, err
 func (l *Ledger) sweepCandidates(now time.Time) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	live := l.liveMarkerLocked(now)
 	var ids []string
 	for id, tok := range l.tokens {
-		if l.needsSweepLocked(tok, now) {
+		if l.needsSweepLocked(tok, now, live) {
 			ids = append(ids, id)
 		}
 	}
 	return ids
 }
 
-func (l *Ledger) needsSweepLocked(tok *token, now time.Time) bool {
+func (l *Ledger) needsSweepLocked(tok *token, now, live time.Time) bool {
 	switch {
 	case !tok.revokedAt.IsZero():
 		return true
@@ -71,13 +72,13 @@ func (l *Ledger) needsSweepLocked(tok *token, now time.Time) bool {
 	case len(tok.holders) == 0:
 		return now.Sub(tok.unheldSince) > l.opts.Grace
 	}
-	return len(l.expiredHoldersLocked(tok, now)) > 0
+	return len(l.expiredHoldersLocked(tok, now, live)) > 0
 }
 
-func (l *Ledger) expiredHoldersLocked(tok *token, now time.Time) []string {
+func (l *Ledger) expiredHoldersLocked(tok *token, now, live time.Time) []string {
 	var hids []string
 	for hid, h := range tok.holders {
-		if exp, ok := l.expiryLocked(h, now); ok && now.Sub(exp) > l.opts.Grace {
+		if exp, ok := l.expiryLocked(h, live); ok && now.Sub(exp) > l.opts.Grace {
 			hids = append(hids, hid)
 		}
 	}
@@ -96,7 +97,7 @@ func (l *Ledger) sweepToken(ctx context.Context, s logical.Storage, tid string, 
 		}
 		l.mu.Lock()
 		revoked, pending := !tok.revokedAt.IsZero(), tok.rec.Pending
-		expired := l.expiredHoldersLocked(tok, now)
+		expired := l.expiredHoldersLocked(tok, now, l.liveMarkerLocked(now))
 		l.mu.Unlock()
 		switch {
 		case revoked:

@@ -34,10 +34,10 @@ type View struct {
 func (l *Ledger) Sessions() []View {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
+	live := l.liveMarkerLocked(l.now())
 	views := make([]View, 0, len(l.tokens))
 	for _, tok := range l.tokens {
-		views = append(views, l.viewLocked(tok, now))
+		views = append(views, l.viewLocked(tok, live))
 	}
 	sort.Slice(views, func(i, j int) bool {
 		if !views[i].CreatedAt.Equal(views[j].CreatedAt) {
@@ -56,11 +56,11 @@ func (l *Ledger) Session(id string) *View {
 	if tok == nil {
 		return nil
 	}
-	v := l.viewLocked(tok, l.now())
+	v := l.viewLocked(tok, l.liveMarkerLocked(l.now()))
 	return &v
 }
 
-func (l *Ledger) viewLocked(tok *token, now time.Time) View {
+func (l *Ledger) viewLocked(tok *token, live time.Time) View {
 	v := View{
 		ID: tok.rec.ID, Connection: tok.rec.Connection, Username: tok.rec.Username,
 		Session: tok.rec.Session, LoginURL: tok.rec.LoginURL, CreatedAt: tok.rec.CreatedAt,
@@ -69,7 +69,7 @@ func (l *Ledger) viewLocked(tok *token, now time.Time) View {
 	}
 	for _, h := range tok.holders {
 		v.ByRole[h.role]++
-		if h.batch != nil && !l.confirmedLocked(h, now) {
+		if h.batch != nil && !l.confirmedLocked(h, live) {
 			v.Provisional++
 		}
 		if v.NextExpiry.IsZero() || h.expiresAt.Before(v.NextExpiry) {
