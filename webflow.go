@@ -191,6 +191,11 @@ func (b *backend) finishFlow(ctx context.Context, s logical.Storage, name string
 		return nil, err
 	}
 	if ans.errCode != "" {
+		// Salesforce's own help spells it access-denied; its redirects say
+		// access_denied. Both end the flow the same way.
+		if ans.errCode == "access-denied" {
+			ans.errCode = "access_denied"
+		}
 		b.Logger().Info("authorization refused at salesforce", "authorization", f.Authorization, "error", ans.errCode)
 		return nil, requestError{fmt.Sprintf("authorization failed: %s: %s (hint: %s)", safeLine(ans.errCode), safeLine(ans.errDescription),
 			hintFor(http.StatusBadRequest, ans.errCode, ans.errDescription))}

@@ -189,6 +189,16 @@ func TestAuthorizationRefusals(t *testing.T) {
 		}
 		assertContains(t, errText(resp, err), "authorization failed: access_denied", "(hint: start the authorization again and allow access)")
 	})
+	t.Run("the person denies, spelled as Salesforce's help spells it", func(t *testing.T) {
+		e := newFlowEnv(t, nil)
+		landed, _ := url.Parse(e.consent(e.start("ent-1", "alice", nil), alice, false))
+		resp := e.mustOK(logical.ReadOperation, "callback", map[string]interface{}{
+			"error": "access-denied", "error_description": "end-user denied authorization", "state": landed.Query().Get("state"),
+		})
+		if body := string(resp.Data[logical.HTTPRawBody].([]byte)); resp.Data[logical.HTTPStatusCode] != 400 || !strings.Contains(body, "authorization failed: access_denied") {
+			t.Fatalf("callback with access-denied: %v\n%s", resp.Data[logical.HTTPStatusCode], body)
+		}
+	})
 	t.Run("a replayed state is refused and the code never redeemed", func(t *testing.T) {
 		e := newFlowEnv(t, nil)
 		landed := e.consent(e.start("ent-1", "alice", nil), alice, true)
