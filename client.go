@@ -257,24 +257,30 @@ func (c *sfClient) GrantClientCredentials(ctx context.Context, clientSecret stri
 	if c.settings.ClientID == "" {
 		return nil, errors.New("the connection has no 'client_id': set it to the Connected App's consumer key")
 	}
-	var tok *tokenResponse
-	build := func() (url.Values, error) {
-		return url.Values{"grant_type": {grantTypeClientCredentials}}, nil
-	}
 	// RFC 6749 2.3.1: form-encode id and secret before Basic encoding, so a
 	// ':' in either cannot split them wrongly.
 	auth := func(r *http.Request) {
 		r.SetBasicAuth(url.QueryEscape(c.settings.ClientID), url.QueryEscape(clientSecret))
 	}
 	basic := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(c.settings.ClientID) + ":" + url.QueryEscape(clientSecret)))
-	r := newRedactor(clientSecret, basic)
-	err := c.post(ctx, opClientGrant, c.tokenURL, build, auth, func(status int, ct string, body []byte) error {
+	form := url.Values{"grant_type": {grantTypeClientCredentials}}
+	return c.tokenRequest(ctx, opClientGrant, form, auth, clientSecret, newRedactor(clientSecret, basic))
+}
+
+// tokenRequest posts a form to the token endpoint and reads a token answer,
+// checking its signature when a secret went with it.
+func (c *sfClient) tokenRequest(ctx context.Context, op string, form url.Values, auth func(*http.Request), secret string, r redactor) (*tokenResponse, error) {
+	var tok *tokenResponse
+	build := func() (url.Values, error) { return form, nil }
+	err := c.post(ctx, op, c.tokenURL, build, auth, func(status int, ct string, body []byte) error {
 		t, err := parseTokenAnswerRedacted(status, ct, body, r)
 		if err != nil {
 			return err
 		}
-		if err := verifySignature(t, clientSecret); err != nil {
-			return err
+		if secret != "" {
+			if err := verifySignature(t, secret); err != nil {
+				return err
+			}
 		}
 		tok = t
 		return nil

@@ -44,7 +44,7 @@ func (c *sfClient) ExchangeCode(ctx context.Context, code, redirectURI, verifier
 	if clientSecret != "" {
 		form.Set("client_secret", clientSecret)
 	}
-	return c.once().tokenRequest(ctx, opCodeExchange, form, clientSecret, newRedactor(code, verifier, clientSecret))
+	return c.once().tokenRequest(ctx, opCodeExchange, form, nil, clientSecret, newRedactor(code, verifier, clientSecret))
 }
 
 // Refresh asks for an access token with a refresh token.
@@ -60,31 +60,7 @@ func (c *sfClient) Refresh(ctx context.Context, refreshToken, clientSecret strin
 	if clientSecret != "" {
 		form.Set("client_secret", clientSecret)
 	}
-	return c.once().tokenRequest(ctx, opRefresh, form, clientSecret, newRedactor(refreshToken, clientSecret))
-}
-
-// tokenRequest posts a form to the token endpoint and reads a token answer,
-// checking its signature when a secret was sent.
-func (c *sfClient) tokenRequest(ctx context.Context, op string, form url.Values, secret string, r redactor) (*tokenResponse, error) {
-	var tok *tokenResponse
-	build := func() (url.Values, error) { return form, nil }
-	err := c.post(ctx, op, c.tokenURL, build, nil, func(status int, ct string, body []byte) error {
-		t, err := parseTokenAnswerRedacted(status, ct, body, r)
-		if err != nil {
-			return err
-		}
-		if secret != "" {
-			if err := verifySignature(t, secret); err != nil {
-				return err
-			}
-		}
-		tok = t
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return tok, nil
+	return c.once().tokenRequest(ctx, opRefresh, form, nil, clientSecret, newRedactor(refreshToken, clientSecret))
 }
 
 // identity is what the identity URL says of the token's user.

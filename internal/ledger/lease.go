@@ -14,17 +14,9 @@ import (
 // the lease live until this succeeds) retries. Releasing a lease the ledger
 // no longer knows (revoked by break glass or the sweep) succeeds.
 func (l *Ledger) Release(ctx context.Context, s logical.Storage, tid, hid string) error {
-	_, key := l.lookup(tid)
-	if key == (SessionKey{}) {
-		return nil
-	}
-	return l.withSession(key, func(sess *session) error {
-		tok := sess.token(tid)
-		if tok == nil {
-			return nil
-		}
+	l.forgetAnswer(hid)
+	return l.withToken(tid, nil, func(sess *session, tok *token) error {
 		l.mu.Lock()
-		l.answers.drop(hid)
 		_, held := tok.holders[hid]
 		last := held && len(tok.holders) == 1
 		if last {
@@ -67,24 +59,21 @@ func (sess *session) releaseLast(ctx context.Context, s logical.Storage, tok *to
 // no lease will ever exist for it. If that leaves the token unheld, it is
 // revoked now, or owed if Salesforce does not confirm.
 func (l *Ledger) Abandon(ctx context.Context, s logical.Storage, tid, hid string) error {
-	_, key := l.lookup(tid)
-	if key == (SessionKey{}) {
-		return nil
-	}
-	return l.withSession(key, func(sess *session) error {
-		l.mu.Lock()
-		l.answers.drop(hid)
-		l.mu.Unlock()
-		tok := sess.token(tid)
-		if tok == nil {
-			return nil
-		}
+	l.forgetAnswer(hid)
+	return l.withToken(tid, nil, func(sess *session, tok *token) error {
 		if err := sess.removeHolders(ctx, s, tok, []string{hid}); err != nil {
 			return err
 		}
 		_, err := sess.endIfUnheld(ctx, s, tok, ReasonAbandoned)
 		return err
 	})
+}
+
+// forgetAnswer stops following a holder whose read ended either way.
+func (l *Ledger) forgetAnswer(hid string) {
+	l.mu.Lock()
+	l.answers.drop(hid)
+	l.mu.Unlock()
 }
 
 // Handed tells the ledger that the read which recorded hid answered: from
@@ -100,15 +89,7 @@ func (l *Ledger) Handed(hid string) {
 // Vault registered the lease, so the holder is confirmed too. ErrGone when
 // the token was revoked or the holder is unknown.
 func (l *Ledger) Extend(ctx context.Context, s logical.Storage, tid, hid string, expires time.Time) error {
-	_, key := l.lookup(tid)
-	if key == (SessionKey{}) {
-		return ErrGone
-	}
-	return l.withSession(key, func(sess *session) error {
-		tok := sess.token(tid)
-		if tok == nil {
-			return ErrGone
-		}
+	return l.withToken(tid, ErrGone, func(sess *session, tok *token) error {
 		l.mu.Lock()
 		h := tok.holders[hid]
 		revoking := tok.revoking

@@ -24,6 +24,22 @@ func (l *Ledger) withSession(key SessionKey, fn func(*session) error) error {
 	return fn(&session{l: l, key: key})
 }
 
+// withToken runs fn under the lock of tid's session, with the token; when
+// the ledger no longer knows it, fn does not run and gone is returned.
+func (l *Ledger) withToken(tid string, gone error, fn func(*session, *token) error) error {
+	_, key := l.lookup(tid)
+	if key == (SessionKey{}) {
+		return gone
+	}
+	return l.withSession(key, func(sess *session) error {
+		tok := sess.token(tid)
+		if tok == nil {
+			return gone
+		}
+		return fn(sess, tok)
+	})
+}
+
 // token returns the token under this session's lock, or nil when the ledger
 // no longer knows it.
 func (sess *session) token(tid string) *token {

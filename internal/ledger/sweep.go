@@ -86,15 +86,7 @@ func (l *Ledger) expiredHoldersLocked(tok *token, now, live time.Time) []string 
 }
 
 func (l *Ledger) sweepToken(ctx context.Context, s logical.Storage, tid string, now time.Time, res *SweepResult) error {
-	_, key := l.lookup(tid)
-	if key == (SessionKey{}) {
-		return nil
-	}
-	return l.withSession(key, func(sess *session) error {
-		tok := sess.token(tid)
-		if tok == nil {
-			return nil
-		}
+	return l.withToken(tid, nil, func(sess *session, tok *token) error {
 		l.mu.Lock()
 		revoked, pending := !tok.revokedAt.IsZero(), tok.rec.Pending
 		expired := l.expiredHoldersLocked(tok, now, l.liveMarkerLocked(now))
@@ -193,12 +185,7 @@ func (l *Ledger) pruneGrants(now time.Time) int {
 func (l *Ledger) BreakGlass(ctx context.Context, s logical.Storage, role string) (tokens, leases int, err error) {
 	var errs []error
 	for _, tid := range l.heldBy(role) {
-		_, key := l.lookup(tid)
-		err := l.withSession(key, func(sess *session) error {
-			tok := sess.token(tid)
-			if tok == nil {
-				return nil
-			}
+		err := l.withToken(tid, nil, func(sess *session, tok *token) error {
 			l.mu.Lock()
 			held := len(tok.holders)
 			l.mu.Unlock()
