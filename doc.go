@@ -14,6 +14,7 @@
 //	backend.go              Factory and wiring: paths, the secret, periodic work, invalidation; the backend's locks and caches
 //	doc.go                  this map
 //	path_config.go          config/<name>: a connection (one org's app); LIST config/
+//	config_schema.go        the config/ paths' fields (defaults, limits) and answers
 //	path_config_keys.go     config/<name>/certificate, rotate-key, promote-key
 //	config_input.go         the config-write pipeline: a write's fields, validated against the stored connection
 //	connection.go           the stored connection: fields, defaults, generation, storage
@@ -26,17 +27,28 @@
 //	secret_access_token.go  the salesforce_access_token secret: lease revocation and renewal
 //	path_revoke.go          revoke/<role>: break glass
 //	path_sessions.go        sessions/: the ledger as an operator sees it
+//	path_metrics.go         metrics: Prometheus text or JSON
+//	metrics.go              the counters, histogram and gauges behind it
+//	path_authorizations.go  authorizations/<name>/start, complete, read, delete; LIST authorizations/
+//	path_callback.go        callback: Vault's own redirect URI (unauthenticated), and its page
+//	webflow.go              the web server flow: start, redeem the code, keep the consent, delete
+//	flow.go                 a flow in progress: state, PKCE verifier, single use
+//	authorization.go        the stored authorization: the refresh token and who consented
+//	refresh.go              access tokens of authorization_code roles, from the refresh token
 //	rollback.go             WAL entries of grants whose outcome is unknown, and their rollback
 //	periodic.go             the periodic sweep, and which nodes may run background work
 //	clients.go              Salesforce clients cached by their settings; revocation for the ledger
-//	client.go               the OAuth client: JWT bearer and client credentials grants, revocation, retries
+//	client.go               the OAuth client: JWT bearer and client credentials grants, revocation
+//	client_retry.go         its retries: backoff with jitter, Retry-After, what is worth another attempt
+//	client_webflow.go       the web server flow's calls: code exchange, refresh, identity
 //	assertion.go            the JWT bearer assertion
 //	audience.go             which JWT audiences a grant sends, and the one Salesforce accepted
 //	answer.go               decoding Salesforce's answers: tokens, refusals, revocations
 //	hints.go                the fix for each Salesforce refusal: the source of docs/troubleshooting.md
 //	errors.go               error types and what the caller sees for each (400, 502, 503)
 //	redact.go               keeping what was sent out of what comes back
-//	entrycache.go           roles and connections served from memory to creds reads
+//	entrycache.go           roles, connections and authorizations served from memory to creds reads
+//	version.go              the version the build stamps (scripts/build.sh)
 //	sysview.go              Vault's system view behind a short cache, never a zero from a failed call
 //
 // # Storage
@@ -45,6 +57,8 @@
 //
 //	config/<name>                     a connection, with its private key and consumer secret (seal-wrapped)
 //	roles/<name>                      a role
+//	authorizations/<name>             a person's consent, with its refresh token (seal-wrapped)
+//	flows/<SHA-256 of the state>      an authorization in progress, with its PKCE verifier (seal-wrapped; 10 minutes)
 //	audiences/<name>                  the JWT audience Salesforce accepted for connection <name>, with its login_url and client_id
 //	ledger/tokens/<token ID>          a token and what revoking it needs (seal-wrapped)
 //	ledger/holders/<token ID>/<batch> the leases holding a token, recorded together
